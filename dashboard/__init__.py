@@ -1,0 +1,1 @@
+"""The smcore Panel dashboard."""

@@ -1,0 +1,5 @@
+import sys
+
+from smcore.cli import main
+
+sys.exit(main())

@@ -1,0 +1,86 @@
+"""The ``smcore`` command line: one module per command, registered on :data:`app`.
+
+Errors a user can fix (:class:`smcore.errors.SmcoreError`) print as one line and exit
+with status 2; unexpected errors print one line and exit with status 1. ``--debug``
+(anywhere on the command line) shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Sequence
+
+import click
+import typer
+
+from smcore.errors import SmcoreError
+
+app = typer.Typer(
+    name="smcore",
+    help="Merge and downscale CMIP6 soil moisture with YNet, evaluate, analyse and explore it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+) -> None:
+    """Merge and downscale CMIP6 soil moisture with YNet, evaluate, analyse and explore it."""
+
+
+# Command modules register themselves on ``app`` when imported.
+from smcore.cli import (  # noqa: E402,F401
+    demo,
+    catalog,
+    prepare,
+    train,
+    predict,
+    evaluate,
+    analyse,
+    run,
+    serve,
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``smcore`` console script; returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    try:
+        result = app(args=args, prog_name="smcore", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        print("smcore: aborted", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("smcore: interrupted", file=sys.stderr)
+        return 130
+    except click.ClickException as exc:
+        if debug:
+            raise
+        exc.show()
+        return exc.exit_code
+    except SmcoreError as exc:
+        if debug:
+            raise
+        print(f"smcore: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - one line for users, traceback with --debug
+        if debug:
+            raise
+        print(
+            f"smcore: error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)",
+            file=sys.stderr,
+        )
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
