@@ -205,6 +205,8 @@ class TrainConfig:
     plateau_patience: int = 5
     early_stopping: int = 15
     amp: str = "auto"
+    input_norm: str = "local"  # "standard" | "anomaly" | "local" (see smcore.train.data)
+    target_norm: str = "local"  # "standard" | "anomaly" | "local" (see smcore.train.data)
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,74 @@
-"""`smcore run`: placeholder until its issue lands."""
+"""`smcore run`: prepare → train → predict → evaluate → analyse, each step skipped when up to date."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
+import typer
+
 from smcore.cli import app
-from smcore.errors import SmcoreError
+from smcore.cli.common import CONFIG_OPTION, WORKDIR_OPTION, build_config
+from smcore.cli.prepare import config_sets_experiments
 
 
 @app.command("run")
-def run_command() -> None:
-    """Not implemented yet."""
-    raise SmcoreError("'smcore run' is not implemented yet")
+def run_command(
+    cmip6: Path = typer.Option(..., "--cmip6", help="Folder of CMIP6 files (ESGF DRS tree or flat)."),
+    era5: str = typer.Option(..., "--era5", help="ERA5-Land swvl1: a folder, a file or a glob (quote it)."),
+    workdir: Path = WORKDIR_OPTION,
+    truth: Optional[Path] = typer.Option(
+        None, "--truth", help="Folder of truth_<experiment>.nc (demo): perfect-model validation."
+    ),
+    experiments: Optional[str] = typer.Option(
+        None, "--experiments", help="Comma-separated experiment_ids (default: historical + every SSP found)."
+    ),
+    train_years: Optional[str] = typer.Option(None, "--train", help="Training years Y0-Y1 (default 1950-1999)."),
+    val_years: Optional[str] = typer.Option(None, "--val", help="Validation years Y0-Y1 (default 2000-2007)."),
+    test_years: Optional[str] = typer.Option(None, "--test", help="Test years Y0-Y1 (default 2008-2014)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs (default 100)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Months per step (default 8)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Initial learning rate (default 1e-4)."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda | mps (default auto)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 123)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue training from WD/training/last.pt."),
+    force: bool = typer.Option(False, "--force", help="Rerun every step even if up to date."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    config: Optional[Path] = CONFIG_OPTION,
+) -> None:
+    """Run the whole pipeline on CMIP6 + ERA5-Land files; steps already up to date are skipped."""
+    import time
+
+    from smcore.pipeline import run_pipeline
+
+    cfg = build_config(
+        config,
+        **{
+            "periods.train": train_years,
+            "periods.val": val_years,
+            "periods.test": test_years,
+            "train.epochs": epochs,
+            "train.batch_size": batch_size,
+            "train.lr": lr,
+            "train.device": device,
+            "train.seed": seed,
+        },
+    )
+    exps = None if experiments is None else [e.strip() for e in experiments.split(",") if e.strip()]
+    if exps is None and config_sets_experiments(config):
+        exps = list(cfg.experiments)
+    t0 = time.perf_counter()
+    timings = run_pipeline(
+        cfg,
+        cmip6,
+        era5,
+        workdir,
+        truth=truth,
+        prepare_options={"experiments": exps},
+        force=force,
+        resume=resume,
+        progress=progress,
+        report=typer.echo,
+    )
+    parts = ", ".join(f"{k} {'skipped' if v is None else f'{v:.0f} s'}" for k, v in timings.items())
+    typer.echo(f"done in {time.perf_counter() - t0:.0f} s ({parts}); results in {workdir}")

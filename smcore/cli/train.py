@@ -1,12 +1,75 @@
-"""`smcore train`: placeholder until its issue lands."""
+"""`smcore train`: fit YNet on the prepared store of a work directory."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
 from smcore.cli import app
-from smcore.errors import SmcoreError
+from smcore.cli.common import CONFIG_OPTION, WORKDIR_OPTION, build_config
+from smcore.config import Config
+from smcore.errors import ConfigError, InputError
+from smcore.workdir import WorkDir
+
+
+def config_for_workdir(workdir: Path, config_path: Optional[Path], **overrides: Any) -> Config:
+    """The configuration of a run on ``workdir``: the TOML file if given, else the one the
+    prepared store was made with (its manifest), then the non-``None`` CLI overrides."""
+    if config_path is not None:
+        return build_config(config_path, **overrides)
+    from smcore.prep.store import open_prepared
+
+    manifest = open_prepared(WorkDir(workdir)).manifest
+    if "config" not in manifest:
+        return build_config(None, **overrides)
+    try:
+        base = Config.from_dict(manifest["config"])
+        return base.override(**{k: v for k, v in overrides.items() if v is not None})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(WorkDir(workdir).manifest, f"invalid configuration in manifest: {exc}") from exc
 
 
 @app.command("train")
-def train_command() -> None:
-    """Not implemented yet."""
-    raise SmcoreError("'smcore train' is not implemented yet")
+def train_command(
+    workdir: Path = WORKDIR_OPTION,
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Number of epochs (default 100)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Months per step (default 8; the paper: 1)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Initial Adam learning rate (default 1e-4)."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda | mps (default auto)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 123)."),
+    amp: Optional[str] = typer.Option(
+        None, "--amp", help="auto | bf16 | off: bf16 mixed precision (auto: where the device has it)."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Continue from WD/training/last.pt."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    config: Optional[Path] = CONFIG_OPTION,
+) -> None:
+    """Train YNet (land-only MSE, Adam, plateau LR, early stopping); write WD/training."""
+    from smcore.train.loop import TrainingInterrupted, train
+
+    cfg = config_for_workdir(
+        workdir,
+        config,
+        **{
+            "train.epochs": epochs,
+            "train.batch_size": batch_size,
+            "train.lr": lr,
+            "train.device": device,
+            "train.seed": seed,
+            "train.amp": amp,
+        },
+    )
+    try:
+        summary = train(cfg, workdir, resume=resume, progress=progress)
+    except TrainingInterrupted as exc:
+        typer.echo(f"smcore: {exc}", err=True)
+        raise typer.Exit(130) from None
+    except KeyError as exc:  # pragma: no cover - defensive: a malformed checkpoint
+        raise ConfigError(f"incompatible checkpoint: missing {exc}") from exc
+    typer.echo(
+        f"trained {summary['epochs_run']} epochs on {summary['device']} ({summary['amp']}) in "
+        f"{summary['seconds']:.0f} s; best validation loss {summary['best_val_loss']:.4f} at epoch "
+        f"{summary['best_epoch']}; {WorkDir(workdir).training}"
+    )

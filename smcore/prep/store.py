@@ -23,6 +23,16 @@ from smcore.workdir import WorkDir
 
 __all__ = ["PreparedData", "open_prepared", "write_prepared", "split_years"]
 
+_PROVENANCE = (
+    "Conventions",
+    "institution",
+    "source",
+    "history",
+    "references",
+    "smcore_version",
+    "smcore_config",
+)
+
 ROOT_VARS = ("reference", "land_mask", "elevation", "climatology", "x_mean", "x_std", "y_mean", "y_std")
 
 
@@ -124,8 +134,9 @@ def write_prepared(
     with atomic_dir(wd.prepared_store) as tmp:
         static.to_zarr(tmp, mode="w", consolidated=True, zarr_format=2)
         for exp, da in inputs.items():
-            da.rename("mrsos").to_dataset().to_zarr(
-                tmp, group=f"inputs/{exp}", mode="w", consolidated=True, zarr_format=2
-            )
+            group = da.rename("mrsos").to_dataset()
+            group.attrs = {k: static.attrs[k] for k in _PROVENANCE if k in static.attrs}
+            group.attrs["title"] = f"smcore prepared inputs ({exp})"
+            group.to_zarr(tmp, group=f"inputs/{exp}", mode="w", consolidated=True, zarr_format=2)
     write_json(manifest, wd.manifest)
     return open_prepared(wd)

@@ -1,0 +1,176 @@
+"""Training throughput of smcore's YNet loop against a naive loop, same model and data, same run.
+
+The naive loop is what the reference code does: batch 1, fp32, the sample copied host →
+device every step and ``loss.item()`` every step. The project loop is
+:func:`smcore.train.loop.train_epoch`: batches of ``--batch-size``, bf16 autocast and
+channels-last where the device supports them, data resident on the device, losses
+accumulated on the device.
+
+Both start from the same weights and see the same synthetic data (C=25 models on the
+18×33 coarse grid → 144×264, by default). The last line printed is::
+
+    train_throughput ratio=<x> project=<samples/s> naive=<samples/s> device=<name>
+
+Usage: ``python benchmarks/train_throughput.py [--device auto|cpu|cuda] [--seconds 20]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+
+from smcore.models.ynet import YNet, count_parameters
+from smcore.train.data import Normalization, StaticFields, TrainingData
+from smcore.train.loop import _data_on_device, masked_mse, train_epoch
+from smcore.train.runtime import Runtime, select_runtime
+
+
+def synthetic_data(months: int, channels: int, h: int, w: int, scale: int, seed: int = 0) -> TrainingData:
+    """Random, already-normalised tensors shaped like the prepared study data."""
+    g = torch.Generator().manual_seed(seed)
+    H, W = h * scale, w * scale
+    land = torch.zeros(H, W, dtype=torch.bool)
+    land[H // 8 :, W // 6 :] = True
+    norm = Normalization("standard", "standard", np.zeros(channels, np.float32), np.ones(channels, np.float32),
+                         None, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0)
+    static = StaticFields(land=land.numpy(), elevation=np.zeros((H, W), np.float32),
+                          climatology=np.zeros((12, H, W), np.float32), lat=np.arange(H), lon=np.arange(W),
+                          clat=np.arange(h), clon=np.arange(w))
+    return TrainingData(
+        x=torch.randn(months, channels, h, w, generator=g),
+        y=torch.randn(months, 1, H, W, generator=g) * land,
+        month=torch.arange(months) % 12,
+        aux=torch.randn(12, 3, H, W, generator=g),
+        land=land[None, None],
+        splits={"train": torch.arange(months)},
+        norm=norm,
+        channels=[f"M{i}" for i in range(channels)],
+        time=np.arange(months),
+        static=static,
+    )
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class ProjectLoop:
+    """smcore's training loop: batches, bf16/channels-last where supported, resident data."""
+
+    def __init__(self, model: YNet, data: TrainingData, rt: Runtime, batch_size: int) -> None:
+        self.rt, self.batch_size = rt, batch_size
+        self.model = model.to(rt.device)
+        if rt.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-4, fused=rt.device.type == "cuda")
+        self.data = _data_on_device(data, rt)
+        self.order = self.data.splits["train"].to(self.data.x.device)
+        train_epoch(self.model, self.opt, self.data, self.order[: 2 * batch_size], batch_size, rt)  # warm-up
+        _sync(rt.device)
+
+    def run(self, seconds: float, clock: Callable[[], float]) -> tuple[int, float]:
+        """Train for about ``seconds``; return (samples, elapsed) on ``clock``."""
+        samples, t0 = 0, clock()
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            res = train_epoch(self.model, self.opt, self.data, self.order, self.batch_size, self.rt,
+                              deadline=deadline)
+            samples += res.samples
+            res.mean()  # the once-per-epoch host sync of the real loop
+        _sync(self.rt.device)
+        return samples, clock() - t0
+
+
+class NaiveLoop:
+    """The reference-style loop: batch 1, fp32, host→device copy and ``.item()`` every step."""
+
+    def __init__(self, model: YNet, data: TrainingData, device: torch.device) -> None:
+        self.device, self.data = device, data
+        self.model = model.to(device)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-4)
+        self.land = data.land.to(device)
+        self.i = 0
+        self.losses: list[float] = []
+        for _ in range(2):  # warm-up
+            self.step()
+
+    def step(self) -> None:
+        i, d = self.i % self.data.x.shape[0], self.data
+        x = d.x[i : i + 1].to(self.device)
+        aux = d.aux[d.month[i : i + 1]].to(self.device)
+        y = d.y[i : i + 1].to(self.device)
+        loss = masked_mse(self.model(x, aux), y, self.land)
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        self.losses.append(loss.item())
+        self.i += 1
+
+    def run(self, seconds: float, clock: Callable[[], float]) -> tuple[int, float]:
+        """Train for about ``seconds``; return (samples, elapsed) on ``clock``."""
+        samples, t0 = 0, clock()
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            self.step()
+            samples += 1
+        return samples, clock() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    ap.add_argument("--seconds", type=float, default=20.0, help="timed seconds per loop (all rounds)")
+    ap.add_argument("--batch-size", type=int, default=None, help="project batch size (default 8; 32 on CUDA)")
+    ap.add_argument("--amp", default="auto", help="project precision: auto | bf16 | off")
+    ap.add_argument("--months", type=int, default=96, help="synthetic months held in memory")
+    ap.add_argument("--channels", type=int, default=25)
+    ap.add_argument("--coarse", default="18x33", help="coarse grid h x w")
+    ap.add_argument("--scale", type=int, default=8)
+    ap.add_argument("--features", type=int, default=64)
+    ap.add_argument("--depth", type=int, default=15)
+    ap.add_argument("--rounds", type=int, default=4, help="alternating timed rounds per loop")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="wall: samples per second; cpu: per CPU-second of this process (CPU only)")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rt = select_runtime(args.device, args.amp)
+    bs = args.batch_size or (32 if rt.device.type == "cuda" else 8)
+    if rt.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    h, w = (int(v) for v in args.coarse.lower().split("x"))
+    data = synthetic_data(args.months, args.channels, h, w, args.scale)
+    torch.manual_seed(0)
+    model = YNet(args.channels, 3, args.features, args.depth, args.scale, dropout=0.1)
+    print(f"device={rt.name} amp={rt.amp} channels_last={rt.channels_last} batch={bs} "
+          f"threads={torch.get_num_threads()} params={count_parameters(model):,} "
+          f"grid={h}x{w}->{h * args.scale}x{w * args.scale} C={args.channels}", flush=True)
+    # The two loops alternate in rounds so that load from other processes hits both alike.
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    naive_loop = NaiveLoop(copy.deepcopy(model), data, rt.device)
+    project_loop = ProjectLoop(copy.deepcopy(model), data, rt, bs)
+    totals = {"naive": [0, 0.0], "project": [0, 0.0]}
+    for r in range(args.rounds):
+        for name, loop in (("naive", naive_loop), ("project", project_loop)):
+            n, dt = loop.run(args.seconds / args.rounds, clock)
+            totals[name][0] += n
+            totals[name][1] += dt
+            print(f"  round {r + 1}/{args.rounds} {name:7s}: {n / dt:8.2f} samples/s", flush=True)
+    naive = totals["naive"][0] / totals["naive"][1]
+    project = totals["project"][0] / totals["project"][1]
+    print(f"naive   (batch 1, fp32, copy + .item() per step): {naive:8.2f} samples/s")
+    print(f"project (batch {bs}, {rt.amp}, resident data):     {project:8.2f} samples/s")
+    print(f"seconds per epoch of 600 training months: project {600 / project:.1f} s, naive {600 / naive:.1f} s")
+    print(f"train_throughput ratio={project / naive:.2f} project={project:.2f} naive={naive:.2f} "
+          f"device={rt.name.replace(' ', '_')}")
+
+
+if __name__ == "__main__":
+    main()

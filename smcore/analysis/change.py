@@ -1,0 +1,181 @@
+"""Change rates of regional soil moisture (Fig. 8) and area fractions of significant trends.
+
+Regions (Feng et al. 2022, Sect. 3.3): east of ``east_of_lon`` (100°E) only, split at
+``split_lat`` (35°N) into ``north`` (lat ≥ 35°N) and ``south`` (lat < 35°N). Area means
+are weighted by cos(latitude) over the pixels that are finite in that month.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from smcore.analysis.seasons import MONTH_NAMES, aggregate
+
+__all__ = [
+    "REGIONS",
+    "TIMESCALES",
+    "region_masks",
+    "area_weights",
+    "regional_mean",
+    "timescale_means",
+    "change_rates",
+    "area_fractions",
+]
+
+REGIONS: tuple[str, ...] = ("north", "south")
+TIMESCALES: tuple[str, ...] = (*MONTH_NAMES, "MAM", "JJA", "SON", "DJF", "annual")
+"""Columns of Fig. 8: each month, each season, the year."""
+
+
+def area_weights(lat: xr.DataArray) -> xr.DataArray:
+    """Relative cell areas of a regular lat/lon grid: cos(latitude), dims (lat,)."""
+    return np.cos(np.deg2rad(lat)).rename("weight")
+
+
+def region_masks(lat: xr.DataArray, lon: xr.DataArray, split_lat: float, east_of_lon: float) -> xr.DataArray:
+    """Boolean masks ``(region, lat, lon)`` of the north and south regions east of a meridian.
+
+    ``north``: lat ≥ ``split_lat`` and lon ≥ ``east_of_lon``; ``south``: lat < ``split_lat``
+    and lon ≥ ``east_of_lon`` (degrees north / east, cell centres).
+    """
+    east = lon >= east_of_lon
+    north = (lat >= split_lat) & east
+    south = (lat < split_lat) & east
+    masks = xr.concat([north, south], dim="region").transpose("region", "lat", "lon")
+    return masks.assign_coords(region=list(REGIONS))
+
+
+def regional_mean(ssm: xr.DataArray, masks: xr.DataArray) -> xr.DataArray:
+    """cos(lat)-weighted mean of ``ssm`` over each region's finite pixels.
+
+    Parameters
+    ----------
+    ssm : DataArray (time, lat, lon)
+        Soil moisture, m3 m-3, NaN outside land; may be lazy.
+    masks : DataArray (region, lat, lon) bool
+        From :func:`region_masks`.
+
+    Returns
+    -------
+    DataArray (region, time), units of ``ssm``; NaN where a region has no finite pixel.
+    """
+    w = area_weights(ssm["lat"]) * masks
+    finite = ssm.notnull()
+    num = (ssm.fillna(0.0) * w).sum(["lat", "lon"])
+    den = (finite * w).sum(["lat", "lon"])
+    out = (num / den.where(den > 0)).transpose("region", "time")
+    out.attrs = {"units": ssm.attrs.get("units", "m3 m-3"), "long_name": "regional mean"}
+    return out
+
+
+def timescale_means(series: xr.DataArray, years: tuple[int, int]) -> xr.DataArray:
+    """Mean of a monthly series over ``years`` for each month, season and the year.
+
+    Parameters
+    ----------
+    series : DataArray (..., time)
+        Monthly values (small: e.g. regional means).
+    years : (first, last)
+        Inclusive years. Seasons follow :mod:`smcore.analysis.seasons` (DJF of year ``y``
+        is Dec ``y−1`` to Feb ``y``; only complete seasons count).
+
+    Returns
+    -------
+    DataArray (..., timescale) with ``timescale`` = :data:`TIMESCALES`.
+    """
+    y0, y1 = years
+    t_years = series["time"].dt.year
+    t_months = series["time"].dt.month
+    parts = []
+    for m in range(1, 13):
+        sel = (t_months == m) & (t_years >= y0) & (t_years <= y1)
+        parts.append(series.where(sel).mean("time", skipna=True))
+    for season in ("MAM", "JJA", "SON", "DJF", "annual"):
+        agg = aggregate(series, season)
+        parts.append(agg.sel(year=slice(y0, y1)).mean("year", skipna=True))
+    out = xr.concat(parts, dim="timescale").assign_coords(timescale=list(TIMESCALES))
+    return out
+
+
+def change_rates(
+    historical: xr.DataArray,
+    future: Mapping[str, xr.DataArray],
+    baseline: tuple[int, int],
+    periods: Sequence[tuple[int, int]],
+) -> pd.DataFrame:
+    """Percent change of regional mean soil moisture relative to the historical baseline.
+
+    Parameters
+    ----------
+    historical : DataArray (region, time)
+        Regional means of the historical product (m3 m-3), covering ``baseline``.
+    future : {experiment: DataArray (region, time)}
+        Regional means of each scenario, covering ``periods``.
+    baseline : (first, last)
+        Baseline years (1995–2014).
+    periods : sequence of (first, last)
+        Future periods (2021–2040, 2041–2070, 2071–2100).
+
+    Returns
+    -------
+    DataFrame with columns ``experiment, region, period, timescale, value`` where
+    ``value = 100 (mean_period − mean_baseline) / mean_baseline`` (percent).
+    """
+    base = timescale_means(historical, baseline)
+    rows = []
+    for exp, series in future.items():
+        for y0, y1 in periods:
+            fut = timescale_means(series, (y0, y1))
+            rate = 100.0 * (fut - base) / base
+            for region in rate["region"].values:
+                for ts in TIMESCALES:
+                    rows.append(
+                        {
+                            "experiment": exp,
+                            "region": str(region),
+                            "period": f"{y0}-{y1}",
+                            "timescale": ts,
+                            "value": float(rate.sel(region=region, timescale=ts)),
+                        }
+                    )
+    return pd.DataFrame(rows, columns=["experiment", "region", "period", "timescale", "value"])
+
+
+def area_fractions(trends: xr.Dataset, alpha: float = 0.05) -> pd.DataFrame:
+    """Area share of significant drying and wetting trends per experiment and season.
+
+    Parameters
+    ----------
+    trends : Dataset with ``trend`` and ``p_value`` (experiment, season, lat, lon)
+    alpha : float
+        Significance level (two-sided p < ``alpha``).
+
+    Returns
+    -------
+    DataFrame ``experiment, season, drying, wetting``: cos(lat)-weighted fractions of the
+    pixels with a finite trend whose trend is negative (drying) / positive (wetting) and
+    significant. NaN when no pixel has a finite trend.
+    """
+    w = area_weights(trends["lat"]) * xr.ones_like(trends["lon"])
+    valid = trends["trend"].notnull() & trends["p_value"].notnull()
+    sig = valid & (trends["p_value"] < alpha)
+    total = (w * valid).sum(["lat", "lon"])
+    drying = (w * (sig & (trends["trend"] < 0))).sum(["lat", "lon"]) / total.where(total > 0)
+    wetting = (w * (sig & (trends["trend"] > 0))).sum(["lat", "lon"]) / total.where(total > 0)
+    rows = []
+    for exp in trends["experiment"].values:
+        for season in trends["season"].values:
+            rows.append(
+                {
+                    "experiment": str(exp),
+                    "season": str(season),
+                    "drying": float(drying.sel(experiment=exp, season=season)),
+                    "wetting": float(wetting.sel(experiment=exp, season=season)),
+                }
+            )
+    return pd.DataFrame(rows, columns=["experiment", "season", "drying", "wetting"])
+

@@ -1,0 +1,411 @@
+"""``smcore evaluate``: score the merged product and honest baselines over the test period.
+
+Reads the prepared store and ``product/CMIP6_DL_historical.nc``; writes
+``evaluation/{metrics.csv, taylor.csv, maps.nc, regions.nc, regional_series.nc, audit.json}``
+and, with a truth folder, ``truth_metrics.csv`` (see docs/workdir.md and docs/evaluation.md).
+
+Every product is scored on the same pixels: study land where the reference and the
+network's product are finite in every test month. Baselines are fitted by
+:func:`smcore.evaluation.fitting.fit_baselines` on
+:func:`smcore.evaluation.data.load_fit_data`, which reads training and validation months only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from tqdm.auto import tqdm
+
+from smcore.config import Config
+from smcore.errors import ConfigError, InputError
+from smcore.evaluation import baselines as bl
+from smcore.evaluation.audit import audit_normalisation
+from smcore.evaluation.data import (
+    EvalGrid,
+    load_fit_data,
+    month_keys,
+    months_of,
+    open_ssm,
+    read_fields,
+    select_months,
+)
+from smcore.evaluation.fitting import (
+    DL,
+    ENSEMBLE_MEAN,
+    BaselineFits,
+    fit_baselines,
+    predict_baselines,
+)
+from smcore.evaluation.metrics import SCORE_COLUMNS, Scores, score_product, temporal_maps
+from smcore.evaluation.outputs import maps_dataset, regional_dataset
+from smcore.evaluation.regions import classify_regions
+from smcore.evaluation.taylor import taylor_table
+from smcore.io.atomic import atomic_dir, write_csv, write_json
+from smcore.io.netcdf import provenance_attrs, write_netcdf
+from smcore.prep.store import PreparedData, open_prepared
+from smcore.workdir import WorkDir
+
+__all__ = ["EvaluationResult", "evaluate_workdir", "run_evaluation"]
+
+
+@dataclass
+class EvaluationResult:
+    """What ``evaluate`` computed: the tables it wrote and a few counts."""
+
+    metrics: pd.DataFrame
+    taylor: pd.DataFrame
+    truth_metrics: pd.DataFrame | None
+    n_pixels: int
+    n_months: int
+    models: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _plateau_mask(cfg: Config, lat: np.ndarray, lon: np.ndarray, notes: list[str]) -> xr.DataArray:
+    empty = xr.DataArray(np.zeros((lat.size, lon.size), bool), dims=("lat", "lon"))
+    try:
+        from smcore.assets import tibetan_plateau_mask
+
+        tp = tibetan_plateau_mask(cfg.target)
+    except Exception as exc:  # noqa: BLE001 - the region is then empty, and the report says why
+        notes.append(
+            f"Tibetan Plateau boundary unavailable ({exc}): region tibetan_plateau is empty"
+        )
+        return empty
+    if tp.shape != (lat.size, lon.size):
+        notes.append(
+            f"Tibetan Plateau mask has shape {tp.shape}, not {(lat.size, lon.size)}: region empty"
+        )
+        return empty
+    return tp
+
+
+def _check_grid(cfg: Config, static: xr.Dataset, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    lat = np.asarray(static["lat"].values, dtype=np.float64)
+    lon = np.asarray(static["lon"].values, dtype=np.float64)
+    if (lat.size, lon.size) != cfg.target.shape or not (
+        np.allclose(lat, cfg.target.lat, atol=1e-4) and np.allclose(lon, cfg.target.lon, atol=1e-4)
+    ):
+        raise ConfigError(
+            f"{path}: the prepared target grid ({lat.size}x{lon.size}) is not the configured one "
+            f"{cfg.target.shape}; pass the configuration used by `smcore prepare`"
+        )
+    return lat, lon
+
+
+def _score_table(
+    products: dict[str, np.ndarray], truth: np.ndarray, months: np.ndarray
+) -> tuple[list[dict[str, Any]], dict[str, Scores]]:
+    rows, scores = [], {}
+    for name, values in products.items():
+        s = score_product(values, truth, months)
+        scores[name] = s
+        rows.append({"product": name, **s.row()})
+    return rows, scores
+
+
+def evaluate_workdir(
+    workdir: str | Path | WorkDir,
+    cfg: Config,
+    *,
+    truth_dir: str | Path | None = None,
+    progress: bool = True,
+    use_qdm: bool = True,
+) -> EvaluationResult:
+    """Run the whole evaluation of a work directory and write ``WD/evaluation``.
+
+    Parameters
+    ----------
+    workdir : path or WorkDir
+        Holds ``prepared/`` and ``product/CMIP6_DL_historical.nc``.
+    cfg : Config
+        The study configuration (its target grid must be the prepared one).
+    truth_dir : path, optional
+        Folder with ``truth_<experiment>.nc`` (demo perfect-model validation).
+    progress : bool
+        Show progress bars.
+    use_qdm : bool
+        Add the quantile-delta-mapping baseline when xsdba is importable.
+    """
+    run = _setup(workdir, cfg, truth_dir)
+    with tqdm(total=6, desc="evaluate", disable=not progress) as steps:
+        return _evaluate(run, cfg, steps, progress=progress, use_qdm=use_qdm)
+
+
+@dataclass
+class _Run:
+    """Checked inputs of one evaluation: store, scored pixels, test-period reference and product."""
+
+    wd: WorkDir
+    prepared: PreparedData
+    grid: EvalGrid
+    scored: np.ndarray
+    keys_test: np.ndarray
+    ref_test: np.ndarray
+    dl_test: np.ndarray
+    truth_dir: Path | None
+    notes: list[str]
+
+
+def _setup(workdir: str | Path | WorkDir, cfg: Config, truth_dir: str | Path | None) -> _Run:
+    """Open and check every input (one-line errors before any work starts)."""
+    wd = workdir if isinstance(workdir, WorkDir) else WorkDir(workdir)
+    notes: list[str] = []
+    prepared = open_prepared(wd)
+    static = prepared.static
+    lat, lon = _check_grid(cfg, static, prepared.path)
+    if "historical" not in prepared.experiments:
+        raise InputError(prepared.path, "the historical experiment was not prepared")
+    truth_path = Path(truth_dir) if truth_dir is not None else None
+    if truth_path is not None:
+        if not truth_path.is_dir():
+            raise InputError(truth_path, "truth folder not found")
+        if not any((truth_path / f"truth_{exp}.nc").exists() for exp in prepared.experiments):
+            raise InputError(
+                truth_path, "no truth_<experiment>.nc file for any prepared experiment"
+            )
+    test_idx = np.flatnonzero(prepared.split_mask("test"))
+    if test_idx.size == 0:
+        raise InputError(prepared.path, "the test split has no months")
+    keys_test = month_keys(static["time"])[test_idx]
+
+    # Scored pixels: study land where the reference and the product are finite in every test month.
+    product_path = wd.product("historical")
+    dl_da = open_ssm(product_path, lat, lon, "network product (run `smcore predict`)")
+    dl_pos = select_months(dl_da, keys_test, product_path, "network product")
+    land = np.asarray(static["land_mask"].values) != 0
+    ref_full = np.asarray(static["reference"].isel(time=test_idx).values, dtype=np.float32)
+    dl_full = np.asarray(dl_da.isel(time=dl_pos).values, dtype=np.float32)
+    ref_ok = land & np.isfinite(ref_full).all(axis=0)
+    scored = ref_ok & np.isfinite(dl_full).all(axis=0)
+    if (ref_ok & ~scored).any():
+        notes.append(
+            f"{int((ref_ok & ~scored).sum())} land pixels where the network product has NaN "
+            "are left out of every score"
+        )
+    if not scored.any():
+        raise InputError(
+            product_path, "no land pixel where the reference and the product are both finite"
+        )
+    grid = EvalGrid(
+        lat=lat,
+        lon=lon,
+        pixels=np.flatnonzero(scored.ravel()),
+        wlat=bl.bilinear_weights(np.asarray(static["clat"].values, dtype=np.float64), lat),
+        wlon=bl.bilinear_weights(np.asarray(static["clon"].values, dtype=np.float64), lon),
+    )
+    return _Run(
+        wd=wd,
+        prepared=prepared,
+        grid=grid,
+        scored=scored,
+        keys_test=keys_test,
+        ref_test=grid.take(ref_full),
+        dl_test=grid.take(dl_full),
+        truth_dir=truth_path,
+        notes=notes,
+    )
+
+
+def _evaluate(
+    run: _Run, cfg: Config, steps: Any, *, progress: bool, use_qdm: bool
+) -> EvaluationResult:
+    prepared, grid, notes = run.prepared, run.grid, run.notes
+    static = prepared.static
+    channels = prepared.channels
+    keys_test, ref_test = run.keys_test, run.ref_test
+    months_test = months_of(keys_test)
+
+    # Fit on training (and validation) months only.
+    steps.set_postfix_str("fitting baselines")
+    data = load_fit_data(prepared, grid)
+    fits = fit_baselines(data, grid, use_qdm=use_qdm, progress=progress)
+    if fits.qdm_note:
+        notes.append(fits.qdm_note)
+    steps.update()
+
+    # Test-period products.
+    steps.set_postfix_str("predicting baselines")
+    inputs = prepared.inputs("historical")
+    in_test = select_months(inputs, keys_test, prepared.path, "historical inputs")
+    coarse_test = np.asarray(inputs.isel(time=in_test).values, dtype=np.float32)
+    products: dict[str, np.ndarray] = {DL: run.dl_test}
+    products.update(predict_baselines(fits, coarse_test, keys_test, grid))
+    steps.update()
+
+    # Scores.
+    steps.set_postfix_str("scoring")
+    rows, scores = _score_table(products, ref_test, months_test)
+    for m, source_id in enumerate(
+        tqdm(channels, desc="single models", disable=not progress, leave=False)
+    ):
+        values = grid.resample(np.asarray(coarse_test[:, m], dtype=np.float64))
+        s = score_product(values, ref_test, months_test)
+        scores[source_id] = s
+        rows.append({"product": source_id, **s.row()})
+    metrics = pd.DataFrame(rows, columns=["product", *SCORE_COLUMNS])
+    taylor = taylor_table({name: s.pooled for name, s in scores.items()})
+    maps = {name: temporal_maps(v, ref_test) for name, v in products.items()}
+    steps.update()
+
+    # Regions.
+    steps.set_postfix_str("regions")
+    lat, lon = grid.lat, grid.lon
+    coords = {"lat": lat, "lon": lon}
+    plateau = _plateau_mask(cfg, lat, lon, notes)
+    region_map = classify_regions(
+        xr.DataArray(
+            grid.to_map(np.nanmean(fits.ref_clim, axis=0)), dims=("lat", "lon"), coords=coords
+        ),
+        xr.DataArray(run.scored.astype(np.int8), dims=("lat", "lon"), coords=coords),
+        xr.DataArray(np.asarray(plateau.values).astype(bool), dims=("lat", "lon"), coords=coords),
+    )
+    region_of_pixel = grid.take(np.asarray(region_map.values)[None])[0]
+    steps.update()
+
+    # Perfect-model validation.
+    truth_metrics = None
+    if run.truth_dir is not None:
+        steps.set_postfix_str("truth")
+        truth_metrics = _truth_scores(
+            run.wd, prepared, fits, grid, run.truth_dir, products, keys_test, notes, progress
+        )
+    steps.update()
+
+    audit = audit_normalisation(static, data, fits, grid, keys_test, ref_test, coarse_test)
+    for name, v in audit.items():
+        if not v["consistent_with_train_only"]:
+            notes.append(
+                f"prepared statistic {name} is closer to an all-period value "
+                "than to a train-only one"
+            )
+
+    # Write everything at once: the folder is swapped in only when complete.
+    steps.set_postfix_str("writing")
+    attrs = provenance_attrs(
+        "smcore evaluation of CMIP6_DL against the reference",
+        config_json=cfg.to_json(),
+        test_period=f"{keys_test[0] // 12}-{keys_test[-1] // 12}",
+        n_pixels=int(grid.pixels.size),
+        n_months=int(keys_test.size),
+        models_used=",".join(channels),
+    )
+    region_ds = region_map.to_dataset()
+    region_ds.attrs = dict(attrs, title="smcore climate regions of the evaluation")
+    series = {"reference": ref_test, DL: run.dl_test, ENSEMBLE_MEAN: products[ENSEMBLE_MEAN]}
+    with atomic_dir(run.wd.evaluation) as tmp:
+        write_csv(metrics, tmp / "metrics.csv", float_format="%.6g")
+        write_csv(taylor, tmp / "taylor.csv", float_format="%.6g")
+        write_netcdf(
+            maps_dataset(maps, grid, dict(attrs, title="smcore per-pixel test-period scores")),
+            tmp / "maps.nc",
+        )
+        write_netcdf(region_ds, tmp / "regions.nc")
+        write_netcdf(
+            regional_dataset(
+                series,
+                region_of_pixel,
+                grid,
+                keys_test,
+                dict(attrs, title="smcore regional mean surface soil moisture, test period"),
+            ),
+            tmp / "regional_series.nc",
+        )
+        if truth_metrics is not None:
+            write_csv(truth_metrics, tmp / "truth_metrics.csv", float_format="%.6g")
+        write_json(
+            {"statistics": audit, "notes": notes, "ridge_lambda_counts": _lambda_counts(fits)},
+            tmp / "audit.json",
+        )
+    steps.update()
+    return EvaluationResult(
+        metrics=metrics,
+        taylor=taylor,
+        truth_metrics=truth_metrics,
+        n_pixels=int(grid.pixels.size),
+        n_months=int(keys_test.size),
+        models=list(channels),
+        notes=notes,
+    )
+
+
+def _lambda_counts(fits: BaselineFits) -> dict[str, int]:
+    values, counts = np.unique(fits.ridge.lam, return_counts=True)
+    return {f"{v:g}": int(c) for v, c in zip(values, counts, strict=True)}
+
+
+def _truth_scores(
+    wd: WorkDir,
+    prepared: PreparedData,
+    fits: BaselineFits,
+    grid: EvalGrid,
+    truth_dir: Path,
+    test_products: dict[str, np.ndarray],
+    keys_test: np.ndarray,
+    notes: list[str],
+    progress: bool,
+) -> pd.DataFrame:
+    """Scores against the truth: historical over the test months, each SSP over its months."""
+    rows: list[dict[str, Any]] = []
+    lat, lon = grid.lat, grid.lon
+    found = 0
+    for exp in tqdm(prepared.experiments, desc="truth", disable=not progress, leave=False):
+        tpath = truth_dir / f"truth_{exp}.nc"
+        if not tpath.exists():
+            notes.append(f"{tpath}: not found, {exp} not scored against the truth")
+            continue
+        found += 1
+        truth_da = open_ssm(tpath, lat, lon, "truth")
+        if exp == "historical":
+            keys = keys_test
+            products = test_products
+        else:
+            ppath = wd.product(exp)
+            if not ppath.exists():
+                notes.append(f"{ppath}: not found, {exp} not scored against the truth")
+                continue
+            inputs = prepared.inputs(exp)
+            keys = month_keys(inputs["time"])
+            dl_da = open_ssm(ppath, lat, lon, "network product")
+            products = {
+                DL: read_fields(dl_da, select_months(dl_da, keys, ppath, "network product"), grid)
+            }
+            coarse = np.asarray(inputs.values, dtype=np.float32)
+            products.update(predict_baselines(fits, coarse, keys, grid))
+            del coarse
+        truth = read_fields(truth_da, select_months(truth_da, keys, tpath, "truth"), grid)
+        months = months_of(keys)
+        period = f"{keys[0] // 12}-{keys[-1] // 12}"
+        for name, values in products.items():
+            s = score_product(values, truth, months)
+            rows.append({"experiment": exp, "product": name, **s.row(), "period": period})
+    if found == 0:
+        raise InputError(truth_dir, "no truth_<experiment>.nc file for any prepared experiment")
+    return pd.DataFrame(rows, columns=["experiment", "product", *SCORE_COLUMNS, "period"])
+
+
+def run_evaluation(
+    workdir: str | Path,
+    cfg: Config,
+    truth_dir: str | Path | None = None,
+    *,
+    progress: bool = True,
+    use_qdm: bool = True,
+    echo: Callable[[str], None] | None = None,
+) -> EvaluationResult:
+    """:func:`evaluate_workdir` plus a printed summary (``smcore evaluate``, ``smcore run``)."""
+    result = evaluate_workdir(workdir, cfg, truth_dir=truth_dir, progress=progress, use_qdm=use_qdm)
+    say = echo or print
+    say(f"scored {result.n_pixels} pixels x {result.n_months} test months")
+    shown = result.metrics[~result.metrics["product"].isin(result.models)]
+    say(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    say(f"(single models in {WorkDir(workdir).evaluation / 'metrics.csv'})")
+    for note in result.notes:
+        say(f"note: {note}")
+    return result

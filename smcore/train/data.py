@@ -1,0 +1,423 @@
+"""Tensors for YNet from the prepared store: normalisation, auxiliary fields, splits.
+
+Every statistic is computed from the **training split only** (validation and test
+months never leak into the scaling). Two normalisations exist for each side:
+
+- inputs (``input_norm``):
+  ``"standard"`` — ``(x - x_mean[c]) / x_std[c]`` with the store's per-model training stats;
+  ``"anomaly"`` — ``(x - x_clim[month, c, i, j]) / s[c]``: each model's departure from its own
+  training-period monthly climatology at each coarse cell, ``s[c]`` the std of that departure;
+  ``"local"`` — the same departure divided by its own std at each calendar month and cell,
+  ``x_sd[month, c, i, j]`` (a standardised anomaly).
+- target (``target_norm``):
+  ``"standard"`` — ``(y - y_mean) / y_std``;
+  ``"anomaly"`` — ``(y - clim[month]) / s_y``, the departure from the training-period monthly
+  climatology of the reference (which is also an auxiliary field), ``s_y`` its std over land;
+  ``"local"`` — that departure divided by its std at each calendar month and pixel,
+  ``y_sd[month, i, j]``. The loss is then weighted by ``(y_sd / s_y)²`` so that it stays the
+  mean squared error in m3 m-3 (divided by ``s_y²``), comparable across modes.
+
+Why "local" (the default): the network's convolutions share weights over the whole grid,
+while the amplitude of monthly anomalies varies strongly from place to place and month to
+month. Standardising anomalies cell by cell leaves the network a relation (standardised
+model anomalies → standardised reference anomaly) that is much closer to the same
+everywhere, which is what shared weights can represent.
+
+The auxiliary fields (A = 3, fine grid) are, per calendar month: elevation standardised over
+land, the target climatology of that month standardised like the target, and the land mask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+
+from smcore.errors import InputError
+from smcore.prep.store import PreparedData
+
+__all__ = [
+    "NORM_MODES",
+    "AUX_FIELDS",
+    "Normalization",
+    "TrainingData",
+    "StaticFields",
+    "load_static",
+    "fit_normalization",
+    "load_training_data",
+    "month_index",
+]
+
+NORM_MODES = ("standard", "anomaly", "local")
+AUX_FIELDS = ("elevation", "target_climatology", "land_mask")
+
+
+def month_index(time: Any) -> np.ndarray:
+    """Calendar month (0 = January … 11 = December) of each time value, int64 (T,)."""
+    return np.asarray(pd.DatetimeIndex(np.asarray(time)).month, dtype=np.int64) - 1
+
+
+@dataclass
+class StaticFields:
+    """Fine-grid fields of the prepared store, as numpy arrays.
+
+    ``land`` (H, W) bool; ``elevation`` (H, W) m; ``climatology`` (12, H, W) m3 m-3,
+    NaN outside land; ``lat``/``lon`` (H,)/(W,) degrees; ``clat``/``clon`` coarse centres.
+    """
+
+    land: np.ndarray
+    elevation: np.ndarray
+    climatology: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    clat: np.ndarray
+    clon: np.ndarray
+
+    @property
+    def scale(self) -> int:
+        """Integer ratio between the fine and the coarse grid."""
+        return len(self.lat) // len(self.clat)
+
+
+def load_static(prepared: PreparedData) -> StaticFields:
+    """Read the fine-grid static fields and check the grids nest exactly."""
+    st = prepared.static
+    land = np.asarray(st["land_mask"].values) == 1
+    clim = np.asarray(st["climatology"].transpose("month", "lat", "lon").values, dtype=np.float32)
+    if clim.shape[0] != 12:
+        raise InputError(prepared.path, f"climatology has {clim.shape[0]} months, expected 12")
+    fields_ = StaticFields(
+        land=land,
+        elevation=np.nan_to_num(np.asarray(st["elevation"].values, dtype=np.float32)),
+        climatology=clim,
+        lat=np.asarray(st["lat"].values),
+        lon=np.asarray(st["lon"].values),
+        clat=np.asarray(st["clat"].values),
+        clon=np.asarray(st["clon"].values),
+    )
+    (nlat, nlon), (nclat, nclon) = land.shape, (len(fields_.clat), len(fields_.clon))
+    if nclat == 0 or nclon == 0 or nlat % nclat or nlon % nclon or nlat // nclat != nlon // nclon:
+        raise InputError(
+            prepared.path,
+            f"fine grid {nlat}x{nlon} is not an integer multiple of coarse grid {nclat}x{nclon}",
+        )
+    if not land.any():
+        raise InputError(prepared.path, "land_mask has no land cell")
+    return fields_
+
+
+@dataclass
+class Normalization:
+    """Scaling of inputs and target, fitted on the training split (see module docstring).
+
+    Arrays: ``x_mean``/``x_std`` (C,); ``x_clim`` (12, C, h, w) in anomaly/local modes, else None;
+    ``x_sd`` (12, C, h, w) and ``y_sd`` (12, H, W) m3 m-3 in local mode, else None;
+    scalars in m3 m-3: ``y_offset`` (standard mode: the training mean), ``y_scale``;
+    ``clim_mean``/``clim_scale`` standardise the climatology aux field;
+    ``elev_mean``/``elev_scale`` (m) standardise elevation.
+    """
+
+    input_norm: str
+    target_norm: str
+    x_mean: np.ndarray
+    x_std: np.ndarray
+    x_clim: np.ndarray | None
+    y_offset: float
+    y_scale: float
+    clim_mean: float
+    clim_scale: float
+    elev_mean: float
+    elev_scale: float
+    x_sd: np.ndarray | None = None
+    y_sd: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        for name, mode in (("input_norm", self.input_norm), ("target_norm", self.target_norm)):
+            if mode not in NORM_MODES:
+                raise ValueError(f"{name} must be one of {NORM_MODES}, got {mode!r}")
+
+    # -- scaling ---------------------------------------------------------
+    def normalize_x(self, x: np.ndarray, months: np.ndarray) -> np.ndarray:
+        """Scale coarse inputs (T, C, h, w) m3 m-3 → float32, no NaN."""
+        x = np.asarray(x, dtype=np.float32)
+        if self.input_norm in ("anomaly", "local"):
+            assert self.x_clim is not None
+            x = x - self.x_clim[months]
+            if self.input_norm == "local":
+                assert self.x_sd is not None
+                out = x / self.x_sd[months]
+            else:
+                out = x / self.x_std[None, :, None, None]
+        else:
+            out = (x - self.x_mean[None, :, None, None]) / self.x_std[None, :, None, None]
+        return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+    def target_offset(self, climatology: np.ndarray, months: np.ndarray) -> np.ndarray:
+        """What the network's output is relative to, (T, H, W) m3 m-3."""
+        if self.target_norm in ("anomaly", "local"):
+            return climatology[months]
+        return np.full((len(months),) + climatology.shape[1:], self.y_offset, dtype=np.float32)
+
+    def normalize_y(self, y: np.ndarray, climatology: np.ndarray, months: np.ndarray) -> np.ndarray:
+        """Scale the reference (T, H, W) m3 m-3 → float32 (NaN stays NaN)."""
+        return ((y - self.target_offset(climatology, months)) / self.target_scale(months)).astype(np.float32)
+
+    def denormalize_y(self, out: np.ndarray, climatology: np.ndarray, months: np.ndarray) -> np.ndarray:
+        """Network output (T, H, W) → soil moisture m3 m-3."""
+        return (out * self.target_scale(months) + self.target_offset(climatology, months)).astype(np.float32)
+
+    def target_scale(self, months: np.ndarray) -> np.ndarray | float:
+        """What one unit of network output is worth in m3 m-3: (T, H, W) in local mode, else a float."""
+        if self.target_norm == "local":
+            assert self.y_sd is not None
+            return self.y_sd[months]
+        return self.y_scale
+
+    def loss_weights(self, land: np.ndarray) -> np.ndarray | None:
+        """Per-month pixel weights (12, 1, H, W) that keep the loss an MSE in m3 m-3 (local mode).
+
+        ``(y_sd / y_scale)²``, 0 outside land; None in the other modes (uniform weights).
+        """
+        if self.target_norm != "local":
+            return None
+        assert self.y_sd is not None
+        w = np.where(land[None], (self.y_sd / self.y_scale) ** 2, 0.0)
+        return np.nan_to_num(w).astype(np.float32)[:, None]
+
+    def aux_fields(self, static: StaticFields) -> np.ndarray:
+        """Auxiliary fields per calendar month, (12, A, H, W) float32, 0 outside land."""
+        land = static.land
+        elev = np.where(land, (static.elevation - self.elev_mean) / self.elev_scale, 0.0)
+        clim = np.where(land[None], (static.climatology - self.clim_mean) / self.clim_scale, 0.0)
+        clim = np.nan_to_num(clim)
+        aux = np.empty((12, len(AUX_FIELDS)) + land.shape, dtype=np.float32)
+        aux[:, 0] = elev
+        aux[:, 1] = clim
+        aux[:, 2] = land
+        return aux
+
+    # -- (de)serialisation for checkpoints (tensors and plain types only) --
+    def to_state(self) -> dict[str, Any]:
+        """Dict of tensors/str/float, loadable with ``torch.load(weights_only=True)``."""
+        state: dict[str, Any] = {
+            "input_norm": self.input_norm,
+            "target_norm": self.target_norm,
+            "x_mean": torch.from_numpy(np.asarray(self.x_mean, dtype=np.float32)),
+            "x_std": torch.from_numpy(np.asarray(self.x_std, dtype=np.float32)),
+        }
+        for name in ("x_clim", "x_sd", "y_sd"):
+            value = getattr(self, name)
+            if value is not None:
+                state[name] = torch.from_numpy(np.asarray(value, dtype=np.float32))
+        for name in ("y_offset", "y_scale", "clim_mean", "clim_scale", "elev_mean", "elev_scale"):
+            state[name] = float(getattr(self, name))
+        return state
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "Normalization":
+        """Inverse of :meth:`to_state`."""
+        def array(name: str) -> np.ndarray | None:
+            value = state.get(name)
+            return None if value is None else value.numpy()
+
+        return cls(
+            input_norm=str(state["input_norm"]),
+            target_norm=str(state["target_norm"]),
+            x_mean=state["x_mean"].numpy(),
+            x_std=state["x_std"].numpy(),
+            x_clim=array("x_clim"),
+            x_sd=array("x_sd"),
+            y_sd=array("y_sd"),
+            **{
+                k: float(state[k])
+                for k in ("y_offset", "y_scale", "clim_mean", "clim_scale", "elev_mean", "elev_scale")
+            },
+        )
+
+
+def _safe_scale(value: float) -> float:
+    return float(value) if np.isfinite(value) and value > 1e-12 else 1.0
+
+
+def _positive_median(values: np.ndarray) -> float:
+    """Median of the finite, positive values (1e-6 if there are none)."""
+    v = np.asarray(values)
+    v = v[np.isfinite(v) & (v > 0)]
+    return float(np.median(v)) if v.size else 1e-6
+
+
+def fit_normalization(
+    prepared: PreparedData,
+    static: StaticFields,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    months_train: np.ndarray,
+    *,
+    input_norm: str = "local",
+    target_norm: str = "local",
+) -> Normalization:
+    """Fit the scaling on training months only.
+
+    ``x_train`` (T, C, h, w) and ``y_train`` (T, H, W) are the training months (m3 m-3),
+    ``months_train`` their calendar month indices (0–11).
+    """
+    if len(months_train) == 0:
+        raise InputError(prepared.path, "the training split holds no month")
+    st = prepared.static
+    x_mean = np.asarray(st["x_mean"].values, dtype=np.float32)
+    x_std = np.asarray(st["x_std"].values, dtype=np.float32)
+    x_std = np.array([_safe_scale(s) for s in x_std], dtype=np.float32)
+    x_clim = x_sd = y_sd = None
+    if input_norm in ("anomaly", "local"):
+        present = np.unique(months_train)
+        if len(present) < 12:
+            raise InputError(prepared.path, "the training split must cover all 12 calendar months")
+        x_clim = np.stack([np.nanmean(x_train[months_train == m], axis=0) for m in range(12)])
+        x_clim = np.where(np.isfinite(x_clim), x_clim, x_mean[None, :, None, None]).astype(np.float32)
+        anom = x_train - x_clim[months_train]
+        x_std = np.array(
+            [_safe_scale(np.nanstd(anom[:, c])) for c in range(anom.shape[1])], dtype=np.float32
+        )
+        if input_norm == "local":
+            sd = np.stack([np.nanstd(anom[months_train == m], axis=0) for m in range(12)])  # (12,C,h,w)
+            floor = np.array([0.1 * _positive_median(sd[:, c]) for c in range(sd.shape[1])], dtype=np.float32)
+            x_sd = np.maximum(np.nan_to_num(sd), floor[None, :, None, None]).astype(np.float32)
+    land = static.land
+    y_mean = float(np.asarray(st["y_mean"].values))
+    y_std = _safe_scale(float(np.asarray(st["y_std"].values)))
+    if target_norm in ("anomaly", "local"):
+        full = y_train - static.climatology[months_train]
+        y_offset, y_scale = 0.0, _safe_scale(float(np.nanstd(full[:, land])))
+        if target_norm == "local":
+            on_land = full[:, land]
+            sd = np.stack([np.nanstd(on_land[months_train == m], axis=0) for m in range(12)])  # (12, P)
+            y_sd = np.ones((12,) + land.shape, dtype=np.float32)
+            y_sd[:, land] = np.maximum(np.nan_to_num(sd), 0.1 * _positive_median(sd))
+    else:
+        y_offset, y_scale = y_mean, y_std
+    elev = static.elevation[land]
+    return Normalization(
+        input_norm=input_norm,
+        target_norm=target_norm,
+        x_mean=x_mean,
+        x_std=x_std,
+        x_clim=x_clim,
+        y_offset=y_offset,
+        y_scale=y_scale,
+        clim_mean=y_mean,
+        clim_scale=y_std,
+        elev_mean=float(elev.mean()),
+        elev_scale=_safe_scale(float(elev.std())),
+        x_sd=x_sd,
+        y_sd=y_sd,
+    )
+
+
+@dataclass
+class TrainingData:
+    """Every historical month as tensors, ready for YNet.
+
+    ``x`` (T, C, h, w) normalised inputs; ``y`` (T, 1, H, W) normalised target, 0 outside land;
+    ``month`` (T,) int64 calendar month 0–11; ``aux`` (12, A, H, W) auxiliary fields;
+    ``land`` (1, 1, H, W) bool; ``splits`` maps train/val/test to int64 indices into T;
+    ``weight`` (12, 1, H, W) per-month loss weights, or None for uniform weights over land.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+    month: torch.Tensor
+    aux: torch.Tensor
+    land: torch.Tensor
+    splits: dict[str, torch.Tensor]
+    norm: Normalization
+    channels: list[str]
+    time: np.ndarray
+    static: StaticFields = field(repr=False)
+    weight: torch.Tensor | None = None
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the tensors."""
+        tensors = [self.x, self.y, self.month, self.aux, self.land]
+        if self.weight is not None:
+            tensors.append(self.weight)
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+    def to(self, device: torch.device | str) -> "TrainingData":
+        """A copy whose tensors live on ``device``."""
+        dev = torch.device(device)
+        return TrainingData(
+            x=self.x.to(dev),
+            y=self.y.to(dev),
+            month=self.month.to(dev),
+            aux=self.aux.to(dev),
+            land=self.land.to(dev),
+            splits={k: v.to(dev) for k, v in self.splits.items()},
+            norm=self.norm,
+            channels=self.channels,
+            time=self.time,
+            static=self.static,
+            weight=None if self.weight is None else self.weight.to(dev),
+        )
+
+
+def _historical_inputs(prepared: PreparedData, time: np.ndarray) -> xr.DataArray:
+    da = prepared.inputs("historical").transpose("time", "model", "clat", "clon")
+    if list(map(str, da["model"].values)) != prepared.channels:
+        raise InputError(prepared.path, "historical inputs and root store disagree on the model order")
+    if da.sizes["time"] != len(time) or not np.array_equal(
+        np.asarray(da["time"].values, dtype="datetime64[M]"), np.asarray(time, dtype="datetime64[M]")
+    ):
+        raise InputError(prepared.path, "historical inputs do not cover the same months as the reference")
+    return da
+
+
+def load_training_data(
+    prepared: PreparedData,
+    *,
+    input_norm: str = "local",
+    target_norm: str = "local",
+    norm: Normalization | None = None,
+) -> TrainingData:
+    """Load every historical month of the store into (CPU) tensors, normalised with training stats.
+
+    ``norm`` reuses a fitted scaling (when resuming from a checkpoint) instead of fitting one.
+    """
+    static = load_static(prepared)
+    time = np.asarray(prepared.static["time"].values)
+    x_da = _historical_inputs(prepared, time)
+    x = np.asarray(x_da.values, dtype=np.float32)
+    y = np.asarray(prepared.static["reference"].transpose("time", "lat", "lon").values, dtype=np.float32)
+    months = month_index(time)
+    masks = {name: prepared.split_mask(name) for name in ("train", "val", "test")}
+    for name in ("train", "val"):
+        if not masks[name].any():
+            raise InputError(prepared.path, f"the {name} split holds no month of the prepared data")
+    tr = masks["train"]
+    if norm is None:
+        norm = fit_normalization(
+            prepared, static, x[tr], y[tr], months[tr], input_norm=input_norm, target_norm=target_norm
+        )
+    elif len(norm.x_mean) != x.shape[1]:
+        raise InputError(prepared.path, f"scaling has {len(norm.x_mean)} channels, store has {x.shape[1]}")
+    xn = norm.normalize_x(x, months)
+    yn = norm.normalize_y(y, static.climatology, months)
+    yn = np.where(static.land[None], np.nan_to_num(yn), 0.0).astype(np.float32)
+    weights = norm.loss_weights(static.land)
+    return TrainingData(
+        x=torch.from_numpy(xn),
+        y=torch.from_numpy(yn[:, None]),
+        month=torch.from_numpy(months),
+        aux=torch.from_numpy(norm.aux_fields(static)),
+        land=torch.from_numpy(static.land[None, None].copy()),
+        splits={k: torch.from_numpy(np.flatnonzero(v).astype(np.int64)) for k, v in masks.items()},
+        norm=norm,
+        channels=prepared.channels,
+        time=time,
+        static=static,
+        weight=None if weights is None else torch.from_numpy(weights),
+    )

@@ -1,0 +1,100 @@
+"""Where and how YNet runs: device, mixed precision, memory format.
+
+Decided once per run (nanoGPT style) and passed to the training and inference code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import ContextManager
+
+import torch
+
+from smcore.errors import ConfigError
+
+__all__ = ["Runtime", "select_runtime", "cpu_supports_bf16", "DEVICES", "AMP_MODES"]
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+AMP_MODES = ("auto", "bf16", "off")
+
+
+def cpu_supports_bf16() -> bool:
+    """True when oneDNN has native bf16 kernels on this CPU (AVX-512 BF16 or AMX)."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Device, autocast dtype (``None`` = fp32) and whether tensors go channels-last."""
+
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    channels_last: bool
+
+    @property
+    def amp(self) -> str:
+        """``"bf16"`` or ``"off"``."""
+        return "bf16" if self.amp_dtype is torch.bfloat16 else "off"
+
+    @property
+    def name(self) -> str:
+        """Human-readable device name (GPU model on CUDA)."""
+        if self.device.type == "cuda":
+            return torch.cuda.get_device_name(self.device)
+        return self.device.type
+
+    def autocast(self) -> ContextManager[object]:
+        """Autocast context for forward passes (a no-op in fp32)."""
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def memory_format(self, t: torch.Tensor) -> torch.Tensor:
+        """``t`` in the runtime's memory format (4-D tensors only)."""
+        if self.channels_last and t.ndim == 4:
+            return t.contiguous(memory_format=torch.channels_last)
+        return t
+
+
+def _mps_available() -> bool:
+    return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+
+
+def select_runtime(device: str = "auto", amp: str = "auto") -> Runtime:
+    """Resolve ``device`` (auto|cpu|cuda[:i]|mps) and ``amp`` (auto|bf16|off).
+
+    ``auto`` picks CUDA, then MPS, then the CPU. ``amp=auto`` means bf16 autocast on CUDA
+    GPUs that support it and on CPUs with native bf16 (AVX-512 BF16/AMX), fp32 elsewhere.
+    Channels-last is used with bf16 and on CUDA, where it is the fast layout for convolutions.
+    """
+    kind = device.split(":")[0]
+    if kind not in DEVICES:
+        raise ConfigError(f"unknown device {device!r}: choose one of {', '.join(DEVICES)}")
+    if amp not in AMP_MODES:
+        raise ConfigError(f"unknown amp mode {amp!r}: choose one of {', '.join(AMP_MODES)}")
+    if kind == "auto":
+        kind = "cuda" if torch.cuda.is_available() else "mps" if _mps_available() else "cpu"
+        device = kind
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' requested but no CUDA GPU is available")
+    if kind == "mps" and not _mps_available():
+        raise ConfigError("device 'mps' requested but MPS is not available")
+    dev = torch.device(device)
+    if kind == "cuda":
+        bf16_ok = torch.cuda.is_bf16_supported()
+    elif kind == "cpu":
+        bf16_ok = cpu_supports_bf16()
+    else:
+        bf16_ok = False
+    if amp == "bf16" and not bf16_ok:
+        raise ConfigError(f"bf16 mixed precision is not supported on device {device!r}")
+    use_bf16 = amp == "bf16" or (amp == "auto" and bf16_ok)
+    return Runtime(
+        device=dev,
+        amp_dtype=torch.bfloat16 if use_bf16 else None,
+        channels_last=kind == "cuda" or use_bf16,
+    )

@@ -1,0 +1,461 @@
+"""Every view function returns a HoloViews/Panel object holding the expected data; every tab
+builds, reacts to the shared controls, and explains a missing artifact."""
+
+from __future__ import annotations
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import panel as pn
+import pytest
+import xarray as xr
+from _dashboard_factories import REGIONS, make_workdir
+from bokeh.document import Document
+from bokeh.models import Image as BkImage
+from bokeh.models import MultiLine, Rect
+
+from dashboard import geo, loaders
+from dashboard.compute import month_labels, order_timescales, symmetric_limit, upsample
+from dashboard.datastore import DataStore
+from dashboard.live import LiveFigure
+from dashboard.maps import OUTLINE_PREFIX, map_image
+from dashboard.views import TABS
+from dashboard.views.base import csv_download, dataset_bytes
+from dashboard.views.change_rates import ChangeRatesView, change_rate_heatmap, change_rate_table
+from dashboard.views.evaluation import EvaluationView, metric_maps, metrics_table, taylor_diagram
+from dashboard.views.explorer import (
+    SLOTS,
+    ExplorerView,
+    marker_points,
+    month_map,
+    pixel_series_plot,
+    series_slots,
+    ssm_limits,
+)
+from dashboard.views.model import ModelView, loss_curves, summary_markdown
+from dashboard.views.regional import (
+    RegionalView,
+    region_codes,
+    region_locator,
+    regional_series_plot,
+)
+from dashboard.views.trends import (
+    TrendsView,
+    area_fraction_bars,
+    fraction_values,
+    stipple_coords,
+    trend_map,
+)
+
+hv.extension("bokeh", logo=False)
+
+LINES = {
+    "coastline": [np.array([[120.0, 20.0], [122.0, 30.0], [125.0, 40.0]])],
+    "china_provinces": [np.array([[100.0, 30.0], [105.0, 30.0], [105.0, 35.0], [100.0, 30.0]])],
+    "china_boundary": [np.array([[80.0, 30.0], [120.0, 30.0], [120.0, 45.0], [80.0, 30.0]])],
+    "tibetan_plateau": [
+        np.array([[80.0, 30.0], [95.0, 32.0], [90.0, 36.0]]),
+        np.array([[300.0, 80.0], [301.0, 81.0]]),
+    ],  # outside the domain: dropped
+}
+
+
+@pytest.fixture(scope="module")
+def wd(tmp_path_factory):
+    return make_workdir(tmp_path_factory.mktemp("dash") / "work")
+
+
+@pytest.fixture(autouse=True)
+def _outlines(monkeypatch):
+    """Deterministic outlines instead of the real assets; caches and Panel state reset after."""
+    import smcore.assets
+
+    monkeypatch.setattr(smcore.assets, "boundary_lines", lambda name: LINES[name])
+    geo.load_outlines.clear()
+    yield
+    geo.load_outlines.clear()
+    loaders.clear_caches()
+    pn.state.reset()
+
+
+@pytest.fixture
+def store(wd):
+    return DataStore(wd.root)
+
+
+def _render(viewable) -> Document:
+    doc = Document()
+    viewable.get_root(doc)
+    return doc
+
+
+# -- shared building blocks ------------------------------------------------------------
+def test_compute_helpers():
+    assert order_timescales(["annual", "Dec", "JJA", "Jan", "MAM", "x", "DJF", "SON", "Feb"]) == [
+        "annual",
+        "MAM",
+        "JJA",
+        "SON",
+        "DJF",
+        "Jan",
+        "Feb",
+        "Dec",
+        "x",
+    ]
+    assert symmetric_limit(np.array([-3.0, 1.0, np.nan]), q=100) == 3.0
+    assert month_labels(pd.date_range("2000-01-16", periods=2, freq="MS")) == ["2000-02", "2000-03"]
+    coarse = xr.DataArray(
+        np.arange(6.0).reshape(2, 3),
+        dims=("clat", "clon"),
+        coords={"clat": [0.0, 2.0], "clon": [0.0, 2.0, 4.0]},
+    )
+    fine = upsample(
+        coarse,
+        np.array([0.0, 1.0, 3.0]),
+        np.array([1.0, 5.0]),
+        mask=np.array([[1, 1], [1, 0], [1, 1]]),
+    )
+    np.testing.assert_allclose(
+        fine.values, [[0.5, 2.0], [2.0, np.nan], [3.5, 5.0]]
+    )  # clamped edges
+
+
+def test_merge_lines_clips_and_separates():
+    merged = geo.merge_lines(LINES["tibetan_plateau"], extent=(70, 140, 15, 55))
+    assert merged.shape == (3, 2) and np.isfinite(merged).all()
+    both = geo.merge_lines(LINES["coastline"] + LINES["china_boundary"], extent=(70, 140, 15, 35))
+    # a vertex clipped in each line (lat 40 and 45 > 35) and one separator between the lines
+    assert np.isnan(both).any(axis=1).tolist() == [
+        False,
+        False,
+        True,
+        True,
+        False,
+        False,
+        True,
+        False,
+    ]
+
+
+def test_outlines_report_missing_assets(monkeypatch):
+    import smcore.assets
+
+    def broken(name):
+        raise FileNotFoundError(f"{name}.geojson missing")
+
+    monkeypatch.setattr(smcore.assets, "boundary_lines", broken)
+    geo.load_outlines.clear()
+    outlines = geo.load_outlines((70.0, 140.0, 15.0, 55.0))
+    assert outlines.arrays == {} and "china_boundary.geojson missing" in outlines.status()
+
+
+def test_map_image_draws_outlines_once():
+    field = xr.DataArray(
+        np.random.default_rng(0).random((6, 8)),
+        dims=("lat", "lon"),
+        name="ssm",
+        coords={"lat": np.linspace(20, 45, 6), "lon": np.linspace(75, 130, 8)},
+    )
+    img = map_image(field, title="t", cmap="viridis", clim=(0, 1), clabel="SSM")
+    assert isinstance(img, hv.Image)
+    np.testing.assert_allclose(img.dimension_values(2, flat=False), field.values)
+    fig = hv.render(img)
+    names = sorted(r.name for r in fig.renderers if isinstance(r.glyph, MultiLine))
+    assert names == sorted(OUTLINE_PREFIX + n for n in geo.OUTLINES)
+
+
+def test_large_maps_are_rasterized(monkeypatch):
+    monkeypatch.setattr("dashboard.maps.RASTERIZE_ABOVE", 10)
+    field = xr.DataArray(
+        np.ones((6, 8)),
+        dims=("lat", "lon"),
+        name="ssm",
+        coords={"lat": np.arange(6.0), "lon": np.arange(8.0)},
+    )
+    out = map_image(field, title="t", cmap="viridis", clim=(0, 1), clabel="SSM")
+    assert isinstance(out, hv.DynamicMap)
+
+
+def test_live_figure_updates_in_place():
+    field = xr.DataArray(
+        np.arange(12.0).reshape(3, 4),
+        dims=("lat", "lon"),
+        name="v",
+        coords={"lat": [1.0, 2.0, 3.0], "lon": [1.0, 2.0, 3.0, 4.0]},
+    )
+    live = LiveFigure(
+        map_image(field, title="a", cmap="viridis", clim=(0, 12), clabel="v", outlines=False)
+        * marker_points((2.0, 2.0))
+    )
+    np.testing.assert_array_equal(live.image, field.values)
+    live.set_image(field.values * 2)
+    np.testing.assert_array_equal(live.image, field.values * 2)
+    live.set_points(np.array([3.0]), np.array([1.0]))
+    assert [list(a) for a in live.points] == [[3.0], [1.0]]
+    live.set_title("b")
+    assert live.figure.title.text == "b"
+    with pytest.raises(ValueError, match="shape"):
+        live.set_image(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="columns"):
+        live.set_source(BkImage, {"x": [1]})
+
+
+def test_exports_are_readable(tmp_path):
+    ds = xr.Dataset({"v": (("x",), np.arange(3.0), {"units": "m3 m-3"})}, coords={"x": [1, 2, 3]})
+    path = tmp_path / "x.nc"
+    path.write_bytes(dataset_bytes(ds, "a test"))
+    back = xr.open_dataset(path).load()
+    assert back.attrs["title"] == "a test" and back.attrs["Conventions"] == "CF-1.8"
+    np.testing.assert_array_equal(back["v"].values, [0, 1, 2])
+    button = csv_download(lambda: pd.DataFrame({"a": [1, 2]}), "x.csv")
+    assert button.callback().read().decode().splitlines() == ["a", "1", "2"]
+
+
+# -- Explorer ------------------------------------------------------------------------------
+def test_explorer_functions(store):
+    clim = ssm_limits(xr.DataArray([0.02, 0.31, np.nan]))
+    assert clim[0] == 0 and clim[1] == pytest.approx(0.35)
+    field = store.product_month("historical", "2003-07")
+    img = month_map(field, title="x", clim=(0, 0.4))
+    np.testing.assert_allclose(img.dimension_values(2, flat=False), field.values)
+    pts = marker_points((100.0, 30.0))
+    assert pts.data.iloc[0].tolist() == [100.0, 30.0]
+    df = store.pixel_series("historical", 110.3, 30.2, "ACCESS-CM2")
+    overlay = pixel_series_plot(df)
+    assert [c.label for c in overlay] == [
+        "Reference (ERA5-Land)",
+        "CMIP6_DL (YNet)",
+        "Ensemble mean",
+        "ACCESS-CM2",
+    ]
+    np.testing.assert_allclose(overlay.get(1).dimension_values("ssm"), df["CMIP6_DL"].values)
+    slots = series_slots(df.drop(columns="reference"))
+    assert list(slots.columns) == list(SLOTS) and slots["reference"].isna().all()
+    np.testing.assert_allclose(slots["model"].values, df["ACCESS-CM2"].values)
+
+
+def test_explorer_view_follows_the_controls(store):
+    view = ExplorerView(store=store)
+    layout = view.__panel__()
+    assert isinstance(layout, pn.Column)
+    _render(layout)
+    np.testing.assert_allclose(
+        view._dl.image, store.product_month("historical", store.month).values
+    )
+    store.month = "2001-01"
+    np.testing.assert_allclose(view._dl.image, store.product_month("historical", "2001-01").values)
+    assert "2001-01" in view._dl.figure.title.text
+    store.product = "CAS-ESM2-0"
+    dl = store.product_month("historical", "2001-01")
+    np.testing.assert_allclose(
+        view._other.image, store.comparison_month("historical", "2001-01", "CAS-ESM2-0", dl).values
+    )
+    # a click on a map moves the marker and redraws the series of that cell
+    view._on_tap(100.2, 35.1)
+    lon, lat = view._dl.points
+    assert (lon[0], lat[0]) == (100.2, 35.1)
+    expected = store.pixel_series("historical", 100.2, 35.1, "CAS-ESM2-0")
+    line = view._series.lines[SLOTS.index("CMIP6_DL")]
+    np.testing.assert_allclose(line.data_source.data["ssm"], expected["CMIP6_DL"].values)
+    assert view._series.lines[3].visible
+    # the scenario period: the maps and the series switch to the selected SSP
+    store.period = "future"
+    store.scenario = "ssp585"
+    np.testing.assert_allclose(view._dl.image, store.product_month("ssp585", store.month).values)
+    assert not view._series.lines[SLOTS.index("reference")].visible
+    assert "SSP5-8.5" in view._series.figure.title.text
+    assert "ssm" in view.month_dataset().data_vars or "CMIP6_DL" in view.month_dataset().data_vars
+    assert list(view.series_frame().columns) == ["CMIP6_DL", "ensemble_mean", "CAS-ESM2-0"]
+
+
+# -- Evaluation ------------------------------------------------------------------------------
+def test_metrics_table(store):
+    table = metrics_table(store.metrics(), store.channels)
+    assert isinstance(table, pn.widgets.Tabulator) and table.sortable
+    df = table.value
+    assert df["product"].iloc[0] == "CMIP6_DL" and df["kind"].iloc[0] == "CMIP6_DL"
+    assert list(df["kind"].iloc[1:6]) == ["ensemble mean"] + ["baseline"] * 4
+    assert set(df.loc[df["kind"] == "ESM", "product"]) == set(store.channels)
+    assert len(df) == len(store.metrics())
+
+
+def test_taylor_diagram_geometry(store):
+    taylor = store.taylor()
+    diagram = taylor_diagram(taylor, store.channels)
+    points = [el for el in diagram if isinstance(el, hv.Points)]
+    data = pd.concat([p.data for p in points])
+    assert set(data["product"]) == set(taylor["product"])
+    for _, row in data.iterrows():
+        assert row["x"] == pytest.approx(row["std_norm"] * row["corr"])
+        assert row["y"] == pytest.approx(row["std_norm"] * np.sqrt(1 - row["corr"] ** 2))
+    ref = data[data["product"] == "reference"].iloc[0]
+    assert (ref["x"], ref["y"]) == pytest.approx((1.0, 0.0))
+    assert {"product", "label", "kind", "crmsd_norm"} <= {d.name for d in points[0].vdims}
+
+
+def test_metric_maps_share_one_colour_range(store):
+    maps = store.maps()
+    layout = metric_maps(maps, "mae", ["CMIP6_DL", "ensemble_mean"])
+    images = list(layout)
+    assert len(images) == 2
+    clims = {
+        hv.Store.lookup_options("bokeh", im, "plot").kwargs.get("clim")
+        or im.opts.get().kwargs["clim"]
+        for im in images
+    }
+    assert len(clims) == 1 and next(iter(clims))[0] == 0.0
+    np.testing.assert_allclose(
+        images[1].dimension_values(2, flat=False), maps["mae"].sel(product="ensemble_mean").values
+    )
+
+
+def test_evaluation_view_builds(store):
+    layout = EvaluationView(store=store).__panel__()
+    _render(layout)
+    selects = layout.select(pn.widgets.Select)
+    assert selects and selects[0].value == "ensemble_mean"
+    assert "ridge_stacking" in selects[0].options.values()
+    selects[0].value = "ridge_stacking"  # the maps follow
+
+
+# -- Regional ------------------------------------------------------------------------------
+def test_region_functions(store):
+    regions = store.regions()["region"]
+    codes = region_codes(regions)
+    assert codes == {"outside_study_land": 0, **{r: k + 1 for k, r in enumerate(REGIONS)}}
+    img = region_locator(regions, "humid")
+    values = img.dimension_values(2, flat=False)
+    raw = regions.values
+    assert np.all(values[raw == 3] == 1) and np.all(values[(raw > 0) & (raw != 3)] == 0)
+    assert np.isnan(values[raw == 0]).all()
+    series = store.regional_series()["ssm"].sel(region="arid")
+    overlay = regional_series_plot(series, "arid")
+    assert len(overlay) == 3
+    np.testing.assert_allclose(
+        overlay.get(0).dimension_values("ssm"), series.sel(product="reference").values
+    )
+
+
+def test_regional_view_builds(store):
+    layout = RegionalView(store=store).__panel__()
+    _render(layout)
+    rows = [o for o in layout.objects if isinstance(o, pn.Row)]
+    assert len(rows) == 4
+
+
+# -- Trends --------------------------------------------------------------------------------
+def test_trend_functions(store):
+    sel = store.trends().sel(experiment="ssp245", season="JJA")
+    lon, lat = stipple_coords(sel["p_value"], max_points=10_000)
+    p = sel["p_value"].sel(lat=xr.DataArray(lat), lon=xr.DataArray(lon), method="nearest").values
+    assert lon.size == int((sel["p_value"].values < 0.05).sum()) and (p < 0.05).all()
+    few = stipple_coords(sel["p_value"], max_points=20)
+    assert 0 < few[0].size <= 60
+    overlay = trend_map(sel["trend"], sel["p_value"], title="t", limit=0.1)
+    img = overlay.get(0)
+    assert img.opts.get().kwargs["clim"] == (-0.1, 0.1)
+    assert img.opts.get().kwargs["cmap"] == "BrBG"
+    fractions = store.area_fractions()
+    dry, wet = fraction_values(fractions, "ssp245", "JJA")
+    row = fractions[(fractions.experiment == "ssp245") & (fractions.season == "JJA")].iloc[0]
+    assert (dry, wet) == pytest.approx((100 * row.drying, 100 * row.wetting))
+    bars = area_fraction_bars(fractions, "JJA")
+    assert np.all(bars.get(1).dimension_values(1) <= 0) and np.all(
+        bars.get(0).dimension_values(1) >= 0
+    )
+
+
+def test_trends_view_follows_scenario_and_season(store):
+    view = TrendsView(store=store)
+    _render(view.__panel__())
+    store.scenario = "ssp585"
+    store.season = "DJF"
+    want = store.trends()["trend"].sel(experiment="ssp585", season="DJF").values
+    np.testing.assert_allclose(view._main.image, want)
+    np.testing.assert_allclose(
+        view._small["MAM"].image,
+        store.trends()["trend"].sel(experiment="ssp585", season="MAM").values,
+    )
+    assert "SSP5-8.5" in view._main.figure.title.text
+    numbers = view.__panel__().select(pn.indicators.Number)
+    dry, wet = fraction_values(store.area_fractions(), "ssp585", "DJF")
+    assert [n.value for n in numbers] == pytest.approx([dry, wet])
+    assert set(view.scenario_dataset()["experiment"].values) == {"ssp585"}
+
+
+# -- Change rates --------------------------------------------------------------------------
+def test_change_rate_functions(store):
+    rates = store.change_rates()
+    table = change_rate_table(rates, "ssp126", "north")
+    assert len(table) == 3 * 17
+    overlay = change_rate_heatmap(rates, "ssp126", "north")
+    heat = overlay.get(0)
+    assert heat.kdims[0].values[:5] == ["annual", "MAM", "JJA", "SON", "DJF"]
+    limit = np.abs(rates.loc[rates.region == "north", "value"]).max()
+    assert heat.opts.get().kwargs["clim"] == pytest.approx((-limit, limit))
+    assert sorted(heat.dimension_values("value")) == sorted(table["value"])
+
+
+def test_change_rates_view_follows_scenario(store):
+    view = ChangeRatesView(store=store)
+    _render(view.__panel__())
+    store.scenario = "ssp370"
+    rates = store.change_rates()
+    for region, fig in view._figs.items():
+        data = fig._renderer(Rect).data_source.data
+        want = change_rate_table(rates, "ssp370", region)
+        keys = zip(data["timescale"], data["period"], strict=True)
+        got = dict(zip(keys, data["zvalues"], strict=True))
+        assert got == {(r.timescale, r.period): r.value for r in want.itertuples()}
+
+
+# -- Model ---------------------------------------------------------------------------------
+def test_model_functions(store):
+    history = store.history()
+    overlay = loss_curves(history, best_epoch=12)
+    curves = [el for el in overlay if isinstance(el, hv.Curve)]
+    assert [c.label for c in curves] == ["Training loss", "Validation loss"]
+    np.testing.assert_allclose(curves[1].dimension_values(1), history["val_loss"])
+    assert any(isinstance(el, hv.VLine) for el in overlay)
+    md = summary_markdown(store.summary(), store.channels, {"X": "no ssp585"})
+    assert "1,234,567" in md and "ACCESS-CM2" in md and "X (no ssp585)" in md
+
+
+def test_model_view_without_summary(tmp_path, wd):
+    (tmp_path / "training").mkdir()
+    (tmp_path / "training" / "history.csv").write_text(
+        (wd.root / "training" / "history.csv").read_text()
+    )
+    layout = ModelView(store=DataStore(tmp_path)).__panel__()
+    _render(layout)
+    assert not isinstance(layout, pn.pane.Alert)
+
+
+# -- every tab, missing artifacts ----------------------------------------------------------
+def test_tabs_registry_order():
+    assert [t.title for t in TABS] == [
+        "Explorer",
+        "Evaluation",
+        "Regional series",
+        "Future trends",
+        "Change rates",
+        "Model",
+    ]
+
+
+@pytest.mark.parametrize("tab", TABS, ids=lambda t: t.key)
+def test_missing_artifacts_explain_what_to_run(tab, tmp_path):
+    layout = tab(store=DataStore(tmp_path)).__panel__()
+    assert isinstance(layout, pn.pane.Alert)
+    assert "Run `smcore" in layout.object and str(tmp_path) in layout.object
+
+
+def test_the_app_has_every_tab(wd):
+    from dashboard.app import App, create_app, workdir_from_args
+
+    app = App(wd.root)
+    assert [v.title for v in app.views] == [t.title for t in TABS]
+    template = create_app(wd.root)
+    tabs = template.main[0]
+    assert isinstance(tabs, pn.Tabs) and tabs.dynamic and len(tabs) == len(TABS)
+    assert workdir_from_args(["--workdir", "/x/y", "--other"]) == "/x/y"

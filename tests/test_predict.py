@@ -1,0 +1,175 @@
+"""YNet inference: the product NetCDF contract, streaming, CF compliance, errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from smcore.cli import main as cli_main
+from smcore.errors import InputError
+from smcore.prep.store import open_prepared
+from smcore.train.checkpoint import file_sha256, load_checkpoint, model_from_checkpoint
+from smcore.train.data import Normalization, load_static, month_index
+from smcore.train.loop import train
+from smcore.train.predict import month_bounds, predict, predict_months
+from smcore.train.runtime import select_runtime
+
+try:
+    from _ynet_factories import make_prepared, tiny_config
+except ImportError:  # tests/ imported as a package
+    from tests._ynet_factories import make_prepared, tiny_config
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    wd, cfg = make_prepared(tmp_path_factory.mktemp("pred") / "wd")
+    train(cfg, wd, progress=False)
+    return wd.root
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_product_files_follow_the_contract(trained: Path, tmp_path: Path) -> None:
+    wd = _copy(trained, tmp_path / "wd")
+    cfg = tiny_config()
+    paths = predict(cfg, wd, progress=False)
+    assert [p.name for p in paths] == ["CMIP6_DL_historical.nc", "CMIP6_DL_ssp245.nc"]
+    prepared = open_prepared(wd)
+    land = prepared.static["land_mask"].values == 1
+    ckpt = wd / "training" / "best.pt"
+    for path, exp in zip(paths, ["historical", "ssp245"]):
+        assert path == wd / "product" / f"CMIP6_DL_{exp}.nc"
+        ds = xr.open_dataset(path)
+        ssm = ds["ssm"]
+        assert ssm.dims == ("time", "lat", "lon")
+        assert ssm.dtype == np.float32
+        assert ssm.attrs["units"] == "m3 m-3"
+        assert ssm.attrs["standard_name"] == "volume_fraction_of_condensed_water_in_soil"
+        assert ssm.encoding["zlib"] and ssm.encoding["chunksizes"][0] == 12
+        assert ssm.encoding["chunksizes"][1:] == (8, 12)
+        np.testing.assert_allclose(ds["lat"], cfg.target.lat)
+        np.testing.assert_allclose(ds["lon"], cfg.target.lon)
+        np.testing.assert_allclose(ds["lat_bnds"], cfg.target.lat_bounds)
+        np.testing.assert_allclose(ds["lon_bnds"], cfg.target.lon_bounds)
+        v = ssm.values
+        assert np.isnan(v[:, ~land]).all()
+        assert np.isfinite(v[:, land]).all() and (v[:, land] >= 0).all()
+        assert 0.05 < float(np.nanmean(v)) < 0.6
+        inputs_time = prepared.inputs(exp)["time"].values
+        assert ds.sizes["time"] == len(inputs_time)
+        t = ds["time"].values
+        assert (t.astype("datetime64[M]") == inputs_time.astype("datetime64[M]")).all()
+        assert (ds["time"].dt.day.values >= 14).all() and (ds["time"].dt.day.values <= 16).all()
+        assert ds["time"].encoding["calendar"] == "standard"
+        assert ds.attrs["Conventions"] == "CF-1.8"
+        assert ds.attrs["models_used"] == "M0,M1,M2"
+        assert ds.attrs["checkpoint_sha256"] == file_sha256(ckpt)
+        assert json.loads(ds.attrs["smcore_config"])["scale"] == 2
+        assert ds.attrs["experiment_id"] == exp
+        assert "smcore" in ds.attrs["history"] and ds.attrs["smcore_version"]
+        ds.close()
+    assert not list((wd / "product").glob(".*"))  # no temp files left behind
+
+
+def test_product_passes_cf_checker(trained: Path, tmp_path: Path) -> None:
+    wd = _copy(trained, tmp_path / "wd")
+    (path,) = predict(tiny_config(), wd, experiments=["ssp245"], progress=False)
+    exe = Path(sys.executable).with_name("compliance-checker")
+    report = tmp_path / "cf.json"
+    res = subprocess.run(
+        [str(exe), "--test=cf:1.8", "-f", "json_new", "-o", str(report), str(path)],
+        capture_output=True, text=True,
+    )
+    result = json.loads(report.read_text())[str(path)]["cf:1.8"]
+    failures = [h for h in result["high_priorities"] if h["value"][0] < h["value"][1]]
+    assert len(result["high_priorities"]) > 10  # the checker really ran its high-priority checks
+    assert failures == [], failures
+    assert result["high_count"] == 0
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_streaming_blocks_and_batches_give_the_same_product(trained: Path, tmp_path: Path) -> None:
+    cfg = tiny_config()
+    a = _copy(trained, tmp_path / "a")
+    b = _copy(trained, tmp_path / "b")
+    (pa,) = predict(cfg, a, experiments=["historical"], block_months=72, batch_size=72, progress=False)
+    (pb,) = predict(cfg, b, experiments=["historical"], block_months=7, batch_size=3, progress=False)
+    va = xr.open_dataset(pa)["ssm"].values
+    vb = xr.open_dataset(pb)["ssm"].values
+    np.testing.assert_allclose(va, vb, rtol=0, atol=1e-6)
+
+
+def test_predict_months_matches_a_direct_forward_pass(trained: Path) -> None:
+    prepared = open_prepared(trained)
+    state = load_checkpoint(trained / "training" / "best.pt")
+    model = model_from_checkpoint(state)
+    norm = Normalization.from_state(state["normalization"])
+    static = load_static(prepared)
+    da = prepared.inputs("historical")
+    x = da.values[:5]
+    months = month_index(da["time"].values[:5])
+    out = predict_months(model, norm, static, x, months, select_runtime("cpu", "off"), batch_size=2)
+    with torch.no_grad():
+        aux = torch.from_numpy(norm.aux_fields(static))[torch.from_numpy(months)]
+        raw = model(torch.from_numpy(norm.normalize_x(x, months)), aux)[:, 0].numpy()
+    assert norm.target_norm == "local"
+    expected = np.maximum(raw * norm.y_sd[months] + static.climatology[months], 0)
+    land = static.land
+    np.testing.assert_allclose(out[:, land], expected[:, land], rtol=1e-5, atol=1e-6)
+    assert np.isnan(out[:, ~land]).all()
+
+
+def test_month_bounds_are_mid_month() -> None:
+    time = np.array(["2000-01-01", "2000-02-01", "2100-12-01"], dtype="datetime64[ns]")
+    mid, bnds = month_bounds(time)
+    ref = (np.datetime64("2000-01-01") - np.datetime64("1850-01-01")) / np.timedelta64(1, "D")
+    assert bnds[0, 0] == ref and bnds[0, 1] == ref + 31 and mid[0] == ref + 15.5
+    assert bnds[1, 1] - bnds[1, 0] == 29  # 2000 is a leap year
+    assert (bnds[:-1, 1] <= bnds[1:, 0]).all()
+
+
+def test_predict_refuses_other_models(trained: Path, tmp_path: Path) -> None:
+    other, cfg = make_prepared(tmp_path / "other", tiny_config(channels=4))
+    with pytest.raises(InputError, match="trained on models"):
+        predict(cfg, other, checkpoint=trained / "training" / "best.pt", progress=False)
+    with pytest.raises(InputError, match="no checkpoint"):
+        predict(cfg, other, progress=False)
+
+
+def test_cli_predict(trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    wd = _copy(trained, tmp_path / "wd")
+    assert cli_main(["predict", "--workdir", str(wd), "--device", "cpu", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "CMIP6_DL_historical.nc" in out and "CMIP6_DL_ssp245.nc" in out
+    assert cli_main(["predict", "--workdir", str(wd), "--experiments", "ssp585", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "ssp585" in err[0]
+
+
+def test_inference_streams_in_bounded_blocks(trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import smcore.train.predict as mod
+
+    wd = _copy(trained, tmp_path / "wd")
+    sizes: list[int] = []
+    real = mod.predict_months
+
+    def spy(model, norm, static, x, months, rt, batch_size=16):
+        sizes.append(x.shape[0])
+        return real(model, norm, static, x, months, rt, batch_size)
+
+    monkeypatch.setattr(mod, "predict_months", spy)
+    predict(tiny_config(), wd, experiments=["historical"], block_months=12, progress=False)
+    assert sizes == [12] * 6  # 72 months, never more than one block in memory

@@ -1,0 +1,337 @@
+"""YNet training: masked loss, overfitting, determinism, checkpoints, resume, interrupts, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from smcore.cli import main as cli_main
+from smcore.errors import ConfigError, InputError
+from smcore.prep.store import open_prepared
+from smcore.train.checkpoint import REQUIRED_KEYS, load_checkpoint, model_from_checkpoint
+from smcore.train.data import Normalization, load_training_data
+from smcore.train.loop import TrainingInterrupted, masked_mse, train, train_epoch
+from smcore.train.runtime import select_runtime
+
+try:
+    from _ynet_factories import make_prepared, tiny_config
+except ImportError:  # tests/ imported as a package
+    from tests._ynet_factories import make_prepared, tiny_config
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def prepared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("prep") / "wd"
+    make_prepared(root)
+    return root
+
+
+def _fresh_workdir(prepared_dir: Path, tmp_path: Path, name: str = "wd") -> Path:
+    """A work directory sharing the module's prepared store (copied, it is tiny)."""
+    import shutil
+
+    dst = tmp_path / name
+    shutil.copytree(prepared_dir / "prepared", dst / "prepared")
+    return dst
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path)["model_state"]
+
+
+def _assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+# -- loss --------------------------------------------------------------------
+def test_ocean_pixels_do_not_change_the_loss() -> None:
+    torch.manual_seed(0)
+    land = torch.zeros(1, 1, 6, 8, dtype=torch.bool)
+    land[..., 2:, 3:] = True
+    pred = torch.randn(3, 1, 6, 8, requires_grad=True)
+    target = torch.randn(3, 1, 6, 8)
+    loss = masked_mse(pred, target, land)
+    expected = ((pred - target)[land.expand_as(pred)] ** 2).mean()
+    assert torch.allclose(loss, expected)
+
+    ocean = ~land.expand_as(target)
+    target2 = target.clone()
+    target2[ocean] = float("nan")
+    target2[0][ocean[0]] = 1e6
+    pred2 = pred.detach().clone()
+    pred2[ocean] = 123.0
+    pred2.requires_grad_(True)
+    loss2 = masked_mse(pred2, target2, land)
+    assert torch.equal(loss.detach(), loss2.detach())
+    loss2.backward()
+    assert torch.isfinite(pred2.grad).all()
+    assert (pred2.grad[ocean] == 0).all()
+    assert (pred2.grad[~ocean] != 0).any()
+
+
+# -- data --------------------------------------------------------------------
+def test_normalisation_uses_training_split_only(prepared_dir: Path) -> None:
+    prepared = open_prepared(prepared_dir)
+    data = load_training_data(prepared)
+    tr = data.splits["train"]
+    assert len(tr) == 48 and len(data.splits["val"]) == 12 and len(data.splits["test"]) == 12
+    land = data.land[0, 0]
+    ytr = data.y[tr, 0][:, land]
+    assert abs(float(ytr.mean())) < 1e-3  # anomaly of the training climatology: mean 0 on train
+    assert abs(float(ytr.std()) - 1.0) < 0.02
+    assert float(data.y[:, 0][:, ~land].abs().max()) == 0.0  # ocean target zeroed
+    xtr = data.x[tr]
+    assert float(xtr.mean(dim=(0, 2, 3)).abs().max()) < 1e-4
+    # changing validation/test months must not change the fitted scaling
+    norm = data.norm
+    state = norm.to_state()
+    again = Normalization.from_state(state)
+    assert again.y_scale == norm.y_scale and np.array_equal(again.x_clim, norm.x_clim)
+    assert data.aux.shape == (12, 3) + tuple(land.shape)
+    assert torch.equal(data.aux[:, 2].bool(), land.expand(12, -1, -1))
+
+
+def test_standard_normalisation_round_trip(prepared_dir: Path) -> None:
+    prepared = open_prepared(prepared_dir)
+    data = load_training_data(prepared, input_norm="standard", target_norm="standard")
+    ref = prepared.static["reference"].values
+    months = data.month.numpy()
+    back = data.norm.denormalize_y(data.y[:, 0].numpy(), data.static.climatology, months)
+    land = data.static.land
+    assert np.allclose(back[:, land], ref[:, land], atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["standard", "anomaly", "local"])
+def test_weighted_loss_is_physical_mse_in_every_mode(prepared_dir: Path, mode: str) -> None:
+    prepared = open_prepared(prepared_dir)
+    data = load_training_data(prepared, input_norm=mode, target_norm=mode)
+    norm, static = data.norm, data.static
+    months = data.month.numpy()[:6]
+    ref = prepared.static["reference"].values[:6]
+    rng = np.random.default_rng(1)
+    guess = ref + rng.normal(0, 0.02, ref.shape)
+    g = norm.normalize_y(guess, static.climatology, months)
+    assert np.allclose(norm.denormalize_y(g, static.climatology, months)[:, static.land],
+                       guess[:, static.land], atol=1e-6)
+    w = None if data.weight is None else data.weight[torch.from_numpy(months)]
+    assert (w is None) == (mode != "local")
+    loss = masked_mse(torch.from_numpy(np.nan_to_num(g))[:, None], data.y[:6], data.land, w)
+    physical = np.mean((guess - ref)[:, static.land] ** 2)
+    scale = norm.y_scale
+    assert float(loss) == pytest.approx(physical / scale**2, rel=1e-4)
+
+
+# -- optimisation ------------------------------------------------------------
+def test_tiny_overfit_loss_falls_by_90_percent(prepared_dir: Path) -> None:
+    cfg = tiny_config(features=16, depth=3, lr=3e-3)
+    prepared = open_prepared(prepared_dir)
+    data = load_training_data(prepared)
+    rt = select_runtime("cpu", "off")
+    torch.manual_seed(0)
+    from smcore.train.loop import build_model, evaluate
+
+    model = build_model(cfg, len(data.channels), data.static.scale)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    four = data.splits["train"][:4]
+    first = evaluate(model, data, four, 4, rt).mean()
+    for _ in range(300):
+        train_epoch(model, opt, data, four, 4, rt)
+    last = evaluate(model, data, four, 4, rt).mean()
+    print(f"overfit: loss {first:.4f} -> {last:.4f}")
+    assert last <= 0.1 * first
+
+
+def test_no_host_sync_per_step(prepared_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The step loop never calls .item()/float() on a tensor (the CUDA path relies on it)."""
+    prepared = open_prepared(prepared_dir)
+    data = load_training_data(prepared)
+    rt = select_runtime("cpu", "off")
+    cfg = tiny_config()
+    from smcore.train.loop import build_model
+
+    model = build_model(cfg, len(data.channels), data.static.scale)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    calls: list[str] = []
+    originals = {name: getattr(torch.Tensor, name) for name in ("item", "__float__", "tolist", "cpu", "numpy")}
+
+    def spy(name: str):
+        def wrapped(self, *args, **kwargs):
+            caller = sys._getframe(1).f_code.co_filename
+            if f"smcore{os.sep}" in caller:  # syncs inside torch's own CPU optimiser are not ours
+                calls.append(f"{name} from {caller}")
+            return originals[name](self, *args, **kwargs)
+        return wrapped
+
+    for name in originals:
+        monkeypatch.setattr(torch.Tensor, name, spy(name))
+    res = train_epoch(model, opt, data, data.splits["train"][:12], 4, rt)
+    assert res.steps == 3 and res.samples == 12
+    assert calls == []
+
+
+# -- the full loop -----------------------------------------------------------
+def test_train_writes_contract_files(prepared_dir: Path, tmp_path: Path) -> None:
+    wd = _fresh_workdir(prepared_dir, tmp_path)
+    cfg = tiny_config(epochs=3)
+    summary = train(cfg, wd, progress=False)
+    hist = pd.read_csv(wd / "training" / "history.csv")
+    assert list(hist.columns) == ["epoch", "train_loss", "val_loss", "lr", "seconds"]
+    assert hist["epoch"].tolist() == [1, 2, 3]
+    assert np.isfinite(hist[["train_loss", "val_loss"]].to_numpy()).all()
+    on_disk = json.loads((wd / "training" / "summary.json").read_text())
+    for key in ("n_parameters", "device", "amp", "best_epoch", "best_val_loss", "epochs_run", "seconds"):
+        assert key in on_disk
+    assert on_disk["epochs_run"] == 3 and summary["device"] == "cpu"
+    best = load_checkpoint(wd / "training" / "best.pt")
+    last = load_checkpoint(wd / "training" / "last.pt")
+    assert set(REQUIRED_KEYS) <= set(best) and set(REQUIRED_KEYS) <= set(last)
+    assert last["epoch"] == 3
+    assert best["epoch"] == on_disk["best_epoch"] == int(hist["val_loss"].idxmin()) + 1
+    assert best["best_val_loss"] == pytest.approx(hist["val_loss"].min())
+    assert best["channels"] == ["M0", "M1", "M2"]
+    assert json.loads(best["config_json"])["train"]["epochs"] == 3
+    model = model_from_checkpoint(best)
+    assert model.config.in_channels == 3 and model.config.scale == 2
+
+
+def test_cpu_training_is_deterministic(prepared_dir: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(epochs=2, amp="auto", dropout=0.2)
+    a = _fresh_workdir(prepared_dir, tmp_path, "a")
+    b = _fresh_workdir(prepared_dir, tmp_path, "b")
+    train(cfg, a, progress=False)
+    train(cfg, b, progress=False)
+    _assert_same_weights(_weights(a / "training" / "last.pt"), _weights(b / "training" / "last.pt"))
+    c = _fresh_workdir(prepared_dir, tmp_path, "c")
+    train(replace(cfg, train=replace(cfg.train, seed=8)), c, progress=False)
+    wa, wc = _weights(a / "training" / "last.pt"), _weights(c / "training" / "last.pt")
+    assert any(not torch.equal(wa[k], wc[k]) for k in wa)
+
+
+def test_resume_matches_uninterrupted_run(prepared_dir: Path, tmp_path: Path) -> None:
+    cfg2 = tiny_config(epochs=2, dropout=0.1)
+    cfg1 = replace(cfg2, train=replace(cfg2.train, epochs=1))
+    full = _fresh_workdir(prepared_dir, tmp_path, "full")
+    train(cfg2, full, progress=False)
+    part = _fresh_workdir(prepared_dir, tmp_path, "part")
+    train(cfg1, part, progress=False)
+    assert load_checkpoint(part / "training" / "last.pt")["epoch"] == 1
+    train(cfg2, part, resume=True, progress=False)
+    _assert_same_weights(_weights(full / "training" / "last.pt"), _weights(part / "training" / "last.pt"))
+    h_full = pd.read_csv(full / "training" / "history.csv")
+    h_part = pd.read_csv(part / "training" / "history.csv")
+    assert h_part["epoch"].tolist() == [1, 2]
+    assert np.allclose(h_full[["train_loss", "val_loss"]], h_part[["train_loss", "val_loss"]])
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_leaves_usable_checkpoint_and_resume_finishes(
+    prepared_dir: Path, tmp_path: Path, signum: int
+) -> None:
+    wd = _fresh_workdir(prepared_dir, tmp_path)
+    cfg = tiny_config(epochs=3)
+
+    def kill_after_first(epoch: int, record: dict) -> None:
+        if epoch == 1:
+            signal.raise_signal(signum)
+
+    before = signal.getsignal(signum)
+    with pytest.raises(TrainingInterrupted, match="--resume"):
+        train(cfg, wd, progress=False, on_epoch=kill_after_first)
+    assert signal.getsignal(signum) == before  # handlers restored
+    last = load_checkpoint(wd / "training" / "last.pt")
+    assert last["epoch"] == 1 and last["partial_epoch"] is True
+    model_from_checkpoint(last)  # usable
+    assert pd.read_csv(wd / "training" / "history.csv")["epoch"].tolist() == [1]
+    summary = train(cfg, wd, resume=True, progress=False)
+    assert pd.read_csv(wd / "training" / "history.csv")["epoch"].tolist() == [1, 2, 3]
+    assert load_checkpoint(wd / "training" / "last.pt")["epoch"] == 3
+    assert summary["epochs_run"] == 3
+
+
+def test_early_stopping(prepared_dir: Path, tmp_path: Path) -> None:
+    wd = _fresh_workdir(prepared_dir, tmp_path)
+    cfg = tiny_config(epochs=30, lr=1e-9, early_stopping=2, plateau_patience=0)
+    summary = train(cfg, wd, progress=False)
+    assert summary["stopped_early"] is True
+    assert summary["epochs_run"] < 30
+
+
+def test_resume_refuses_other_architecture(prepared_dir: Path, tmp_path: Path) -> None:
+    wd = _fresh_workdir(prepared_dir, tmp_path)
+    train(tiny_config(epochs=1), wd, progress=False)
+    with pytest.raises(ConfigError, match="cannot resume"):
+        train(tiny_config(epochs=2, features=4), wd, resume=True, progress=False)
+
+
+def test_config_must_match_prepared_store(prepared_dir: Path, tmp_path: Path) -> None:
+    cfg = tiny_config()
+    bad = replace(cfg, periods=replace(cfg.periods, train=(2000, 2002)))
+    with pytest.raises(ConfigError, match="rerun `smcore prepare`"):
+        train(bad, prepared_dir, progress=False)
+    with pytest.raises(ConfigError, match="batch size"):
+        train(replace(cfg, train=replace(cfg.train, batch_size=0)), prepared_dir, progress=False)
+    with pytest.raises(InputError, match="no prepared data"):
+        train(cfg, tmp_path / "empty", progress=False)
+
+
+def test_runtime_selection() -> None:
+    rt = select_runtime("cpu", "off")
+    assert rt.amp_dtype is None and not rt.channels_last and rt.name == "cpu"
+    assert select_runtime("auto", "auto").device.type in ("cpu", "cuda", "mps")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA"):
+            select_runtime("cuda", "auto")
+    with pytest.raises(ConfigError, match="unknown device"):
+        select_runtime("tpu", "auto")
+
+
+def test_corrupt_checkpoint_is_a_one_line_error(tmp_path: Path) -> None:
+    bad = tmp_path / "last.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="cannot read checkpoint"):
+        load_checkpoint(bad)
+
+
+# -- CLI ---------------------------------------------------------------------
+def test_cli_train_and_resume(prepared_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    wd = _fresh_workdir(prepared_dir, tmp_path)
+    assert cli_main(["train", "--workdir", str(wd), "--epochs", "1", "--device", "cpu", "--no-progress"]) == 0
+    assert pd.read_csv(wd / "training" / "history.csv")["epoch"].tolist() == [1]
+    ck = load_checkpoint(wd / "training" / "last.pt")
+    cfg = json.loads(ck["config_json"])
+    assert cfg["train"]["epochs"] == 1 and cfg["target"]["nlat"] == 8  # config from the manifest
+    assert cli_main(["train", "--workdir", str(wd), "--epochs", "2", "--resume", "--no-progress"]) == 0
+    assert pd.read_csv(wd / "training" / "history.csv")["epoch"].tolist() == [1, 2]
+    capsys.readouterr()
+    assert cli_main(["train", "--workdir", str(tmp_path / "nowhere"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no prepared data" in err[0]
+    assert cli_main(["train", "--workdir", str(wd), "--device", "tpu", "--no-progress"]) == 2
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_path_trains_and_resumes(prepared_dir: Path, tmp_path: Path) -> None:
+    wd = _fresh_workdir(prepared_dir, tmp_path)
+    cfg = tiny_config(epochs=2, device="cuda", amp="auto")
+    summary = train(cfg, wd, progress=False)
+    assert summary["amp"] == ("bf16" if torch.cuda.is_bf16_supported() else "off")
+    assert summary["epochs_run"] == 2
+    ck = load_checkpoint(wd / "training" / "last.pt")
+    assert all(t.device.type == "cpu" for t in ck["model_state"].values())
+    assert "cuda" in ck["rng_state"]
+    train(replace(cfg, train=replace(cfg.train, epochs=3)), wd, resume=True, progress=False)
+    assert pd.read_csv(wd / "training" / "history.csv")["epoch"].tolist() == [1, 2, 3]
