@@ -205,8 +205,9 @@ class TrainConfig:
     plateau_patience: int = 5
     early_stopping: int = 15
     amp: str = "auto"
-    input_norm: str = "local"  # "standard" | "anomaly" | "local" (see smcore.train.data)
-    target_norm: str = "local"  # "standard" | "anomaly" | "local" (see smcore.train.data)
+    input_norm: str = "anomaly"  # "standard" | "anomaly" | "local" (see smcore.train.data)
+    target_norm: str = "anomaly"  # "standard" | "anomaly" | "local" (see smcore.train.data)
+    forced_window_years: int = 21  # slow (forced) anomalies bypass the network; 0 = off (smcore.train.forced)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from smcore.cli import main as cli_main
 from smcore.errors import InputError
 from smcore.prep.store import open_prepared
 from smcore.train.checkpoint import file_sha256, load_checkpoint, model_from_checkpoint
-from smcore.train.data import Normalization, load_static, month_index
+from smcore.train.data import Normalization, ensemble_on_fine, historical_slow, load_static, month_index
 from smcore.train.loop import train
 from smcore.train.predict import month_bounds, predict, predict_months
 from smcore.train.runtime import select_runtime
@@ -119,14 +119,18 @@ def test_predict_months_matches_a_direct_forward_pass(trained: Path) -> None:
     norm = Normalization.from_state(state["normalization"])
     static = load_static(prepared)
     da = prepared.inputs("historical")
+    assert norm.splits_forced  # the default configuration
+    slow = historical_slow(norm, da.values, da["time"].values)[:5]
     x = da.values[:5]
     months = month_index(da["time"].values[:5])
-    out = predict_months(model, norm, static, x, months, select_runtime("cpu", "off"), batch_size=2)
+    out = predict_months(model, norm, static, x, months, select_runtime("cpu", "off"), 2, slow)
     with torch.no_grad():
         aux = torch.from_numpy(norm.aux_fields(static))[torch.from_numpy(months)]
-        raw = model(torch.from_numpy(norm.normalize_x(x, months)), aux)[:, 0].numpy()
-    assert norm.target_norm == "local"
-    expected = np.maximum(raw * norm.y_sd[months] + static.climatology[months], 0)
+        raw = model(torch.from_numpy(norm.normalize_x(x, months, slow)), aux)[:, 0].numpy()
+    forced = ensemble_on_fine(slow, static.land.shape)
+    expected = np.maximum(
+        raw * norm.target_scale(months) + static.climatology[months] + forced, 0
+    )
     land = static.land
     np.testing.assert_allclose(out[:, land], expected[:, land], rtol=1e-5, atol=1e-6)
     assert np.isnan(out[:, ~land]).all()
@@ -166,10 +170,41 @@ def test_inference_streams_in_bounded_blocks(trained: Path, tmp_path: Path, monk
     sizes: list[int] = []
     real = mod.predict_months
 
-    def spy(model, norm, static, x, months, rt, batch_size=16):
+    def spy(model, norm, static, x, *args, **kwargs):
         sizes.append(x.shape[0])
-        return real(model, norm, static, x, months, rt, batch_size)
+        return real(model, norm, static, x, *args, **kwargs)
 
     monkeypatch.setattr(mod, "predict_months", spy)
     predict(tiny_config(), wd, experiments=["historical"], block_months=12, progress=False)
     assert sizes == [12] * 6  # 72 months, never more than one block in memory
+
+
+@pytest.mark.parametrize("mode", ["standard", "local"])
+def test_other_normalisations_train_and_predict(tmp_path: Path, mode: str) -> None:
+    window = 0 if mode == "standard" else 21
+    cfg = tiny_config(epochs=1, input_norm=mode, target_norm=mode, forced_window_years=window)
+    wd, cfg = make_prepared(tmp_path / "wd", cfg)
+    train(cfg, wd, progress=False)
+    assert load_checkpoint(wd.checkpoint_best)["normalization"]["target_norm"] == mode
+    (path,) = predict(cfg, wd, experiments=["ssp245"], progress=False)
+    v = xr.open_dataset(path)["ssm"].values
+    land = open_prepared(wd).static["land_mask"].values == 1
+    assert np.isfinite(v[:, land]).all() and np.isnan(v[:, ~land]).all()
+
+
+def test_forced_change_passes_with_unit_gain(trained: Path) -> None:
+    """A shift of every model by d (slow anomaly + d, weather unchanged) moves the product by d."""
+    prepared = open_prepared(trained)
+    state = load_checkpoint(trained / "training" / "best.pt")
+    model = model_from_checkpoint(state)
+    norm = Normalization.from_state(state["normalization"])
+    static = load_static(prepared)
+    da = prepared.inputs("ssp245")
+    x = da.values[:6]
+    months = month_index(da["time"].values[:6])
+    slow = np.zeros_like(x)
+    rt = select_runtime("cpu", "off")
+    base = predict_months(model, norm, static, x, months, rt, 6, slow)
+    shifted = predict_months(model, norm, static, x + 0.03, months, rt, 6, slow + 0.03)
+    land = static.land
+    np.testing.assert_allclose((shifted - base)[:, land], 0.03, atol=2e-6)

@@ -18,7 +18,8 @@ from smcore.cli import main as cli_main
 from smcore.errors import ConfigError, InputError
 from smcore.prep.store import open_prepared
 from smcore.train.checkpoint import REQUIRED_KEYS, load_checkpoint, model_from_checkpoint
-from smcore.train.data import Normalization, load_training_data
+from smcore.train.data import Normalization, ensemble_on_fine, historical_slow, load_training_data
+from smcore.train.forced import decimal_years, local_linear_matrix
 from smcore.train.loop import TrainingInterrupted, masked_mse, train, train_epoch
 from smcore.train.runtime import select_runtime
 
@@ -132,6 +133,49 @@ def test_weighted_loss_is_physical_mse_in_every_mode(prepared_dir: Path, mode: s
     physical = np.mean((guess - ref)[:, static.land] ** 2)
     scale = norm.y_scale
     assert float(loss) == pytest.approx(physical / scale**2, rel=1e-4)
+
+
+# -- forced / weather split ---------------------------------------------------
+def test_local_linear_smoother_follows_trends_to_the_ends() -> None:
+    t_src = np.arange(1950, 2015) + 0.5
+    t_dst = decimal_years(pd.date_range("1950-01-01", "2014-12-01", freq="MS").values)
+    m = local_linear_matrix(t_src, t_dst, 21)
+    assert m.shape == (780, 65)
+    np.testing.assert_allclose(m.sum(axis=1), 1.0, atol=1e-12)
+    line = 0.3 - 0.002 * (t_src - 1950)
+    np.testing.assert_allclose(m @ line, 0.3 - 0.002 * (t_dst - 1950), atol=1e-12)  # no end lag
+    assert np.count_nonzero(m[390]) <= 22  # local: a 21-year window
+    one = local_linear_matrix(np.array([2000.5]), np.array([1999.0, 2030.0]), 21)
+    np.testing.assert_allclose(one, 1.0)
+
+
+def test_slow_part_is_removed_from_inputs_and_added_to_offset(prepared_dir: Path) -> None:
+    prepared = open_prepared(prepared_dir)
+    data = load_training_data(prepared, forced_window=21)
+    norm = data.norm
+    assert norm.splits_forced and norm.to_state()["forced_window"] == 21
+    time = data.time
+    x = prepared.inputs("historical").values
+    slow = historical_slow(norm, x, time)
+    # a linear trend added to every model ends up in the slow part, not in what the network sees
+    months = data.month.numpy()
+    t = decimal_years(time)
+    trended = x + (0.004 * (t - t[0]))[:, None, None, None].astype(np.float32)
+    fast = norm.normalize_x(x, months, slow)
+    fast_trended = norm.normalize_x(trended, months, historical_slow(norm, trended, time))
+    np.testing.assert_allclose(fast_trended, fast, atol=2e-4)
+    assert np.abs(norm.normalize_x(trended, months, slow) - fast).max() > 0.1
+    # the target's offset holds the ensemble slow anomaly; denormalising inverts the scaling
+    forced = ensemble_on_fine(slow, data.static.land.shape)
+    ref = prepared.static["reference"].values
+    back = norm.denormalize_y(data.y[:, 0].numpy(), data.static.climatology, months, forced)
+    land = data.static.land
+    np.testing.assert_allclose(back[:, land], ref[:, land], atol=1e-6)
+    with pytest.raises(ValueError, match="slow="):
+        norm.normalize_x(x, months)
+    with pytest.raises(ConfigError):
+        train(tiny_config(input_norm="standard", target_norm="standard", forced_window_years=5),
+              prepared_dir, progress=False)
 
 
 # -- optimisation ------------------------------------------------------------

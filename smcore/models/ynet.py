@@ -153,9 +153,9 @@ class YNet(nn.Module):
         feats = F.interpolate(feats, size=size, mode="bilinear", align_corners=False)
         feats = F.relu(self.up_post(feats))
         x_up = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
-        if self.split_fusion:
-            # conv(cat[a, b]) == conv_a(a) + conv_b(b): the same weights, but no concatenated
-            # copy and no input gradient for the constant part (inputs and aux fields).
+        if self.split_fusion and torch.is_grad_enabled():
+            # conv(cat[a, b]) == conv_a(a) + conv_b(b): the same weights, but in training no
+            # input gradient is computed for the constant part (inputs and aux fields).
             c = cfg.in_channels
             w = self.fuse.weight
             const = torch.cat([x_up, aux.to(x_up.dtype)], dim=1)

@@ -208,6 +208,10 @@ def check_config(cfg: Config, prepared: PreparedData) -> None:
     for name in ("input_norm", "target_norm"):
         if getattr(t, name) not in NORM_MODES:
             problems.append(f"train.{name} must be one of {', '.join(NORM_MODES)} (got {getattr(t, name)!r})")
+    if t.forced_window_years < 0:
+        problems.append(f"train.forced_window_years must be >= 0 (got {t.forced_window_years})")
+    elif t.forced_window_years > 0 and "standard" in (t.input_norm, t.target_norm):
+        problems.append("train.forced_window_years > 0 needs input_norm and target_norm 'anomaly' or 'local'")
     if problems:
         raise ConfigError("; ".join(problems))
     for split in ("train", "val", "test"):
@@ -389,7 +393,10 @@ def train(
     if resume and wd.checkpoint_last.exists():
         ckpt = load_checkpoint(wd.checkpoint_last)
     norm = Normalization.from_state(ckpt["normalization"]) if ckpt else None
-    data = load_training_data(prepared, input_norm=t.input_norm, target_norm=t.target_norm, norm=norm)
+    data = load_training_data(
+        prepared, input_norm=t.input_norm, target_norm=t.target_norm,
+        forced_window=t.forced_window_years, norm=norm,
+    )
     scale = data.static.scale
 
     deterministic_before = torch.are_deterministic_algorithms_enabled()
@@ -552,6 +559,7 @@ def _run(
         "batch_size": t.batch_size,
         "input_norm": data.norm.input_norm,
         "target_norm": data.norm.target_norm,
+        "forced_window_years": data.norm.forced_window,
         "train_months": int(data.splits["train"].shape[0]),
         "seconds_per_epoch": (
             sum(r["seconds"] for r in st.history) / trained if trained else float("nan")

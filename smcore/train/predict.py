@@ -12,7 +12,9 @@ from typing import Any, Sequence
 
 import netCDF4
 import numpy as np
+import pandas as pd
 import torch
+import xarray as xr
 from tqdm.auto import tqdm
 
 from smcore.config import Config
@@ -22,7 +24,8 @@ from smcore.io.netcdf import CF_COORD_ATTRS, provenance_attrs
 from smcore.models.ynet import YNet
 from smcore.prep.store import PreparedData, open_prepared
 from smcore.train.checkpoint import file_sha256, load_checkpoint, model_from_checkpoint
-from smcore.train.data import Normalization, StaticFields, load_static, month_index
+from smcore.train.data import Normalization, StaticFields, ensemble_on_fine, load_static, month_index
+from smcore.train.forced import slow_anomalies
 from smcore.train.runtime import Runtime, select_runtime
 from smcore.workdir import WorkDir
 
@@ -46,13 +49,15 @@ def predict_months(
     months: np.ndarray,
     rt: Runtime,
     batch_size: int = 16,
+    slow: np.ndarray | None = None,
 ) -> np.ndarray:
     """Soil moisture (T, H, W) m3 m-3 for coarse inputs ``x`` (T, C, h, w) m3 m-3.
 
-    ``months`` are calendar month indices 0–11 of the T months. Values are NaN outside
-    land and clipped at 0 (a volume fraction cannot be negative).
+    ``months`` are calendar month indices 0–11 of the T months; ``slow`` (T, C, h, w) the
+    slow anomalies of the inputs when the scaling splits them off (:mod:`smcore.train.forced`).
+    Values are NaN outside land and clipped at 0 (a volume fraction cannot be negative).
     """
-    xn = torch.from_numpy(norm.normalize_x(x, months))
+    xn = torch.from_numpy(norm.normalize_x(x, months, slow))
     aux_all = torch.from_numpy(norm.aux_fields(static))
     out = np.empty((len(months),) + static.land.shape, dtype=np.float32)
     model.eval()
@@ -63,7 +68,8 @@ def predict_months(
         with rt.autocast():
             pred = model(xb, ab)
         out[sl] = pred.float()[:, 0].cpu().numpy()
-    sm = norm.denormalize_y(out, static.climatology, months)
+    forced = None if slow is None else ensemble_on_fine(slow, static.land.shape)
+    sm = norm.denormalize_y(out, static.climatology, months, forced)
     sm = np.maximum(sm, 0.0)
     return np.where(static.land[None], sm, np.nan).astype(np.float32)
 
@@ -107,6 +113,24 @@ def _create_product(
     var.setncatts(PRODUCT_ATTRS)
     nc.setncatts(attrs)
     return var
+
+
+def _annual_anomalies(
+    da: xr.DataArray, norm: Normalization, block: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Annual-mean model anomalies (Y, C, h, w) of one experiment, read ``block`` months at a time."""
+    time = np.asarray(da["time"].values)
+    years = pd.DatetimeIndex(time).year.to_numpy()
+    uniq = np.unique(years)
+    sums = np.zeros((len(uniq),) + tuple(da.shape[1:]), dtype=np.float64)
+    counts = np.zeros(len(uniq))
+    for start in range(0, len(time), block):
+        sl = slice(start, start + block)
+        anom = norm.x_anomaly(np.asarray(da.isel(time=sl).values, dtype=np.float32), month_index(time[sl]))
+        pos = np.searchsorted(uniq, years[sl])
+        np.add.at(sums, pos, anom)
+        np.add.at(counts, pos, 1)
+    return uniq.astype(np.float64) + 0.5, sums / counts[:, None, None, None]
 
 
 def _experiments(cfg: Config, prepared: PreparedData, wanted: Sequence[str] | None) -> list[str]:
@@ -160,11 +184,25 @@ def predict(
     block = max(1, int(block_months))
     sha = file_sha256(ckpt_path)
     paths = []
+    hist_annual: tuple[np.ndarray, np.ndarray] | None = None
     for exp in _experiments(cfg, prepared, experiments):
         da = prepared.inputs(exp).transpose("time", "model", "clat", "clon")
         if [str(m) for m in da["model"].values] != channels:
             raise InputError(prepared.path, f"inputs of {exp} are not in the checkpoint's model order")
         time = np.asarray(da["time"].values)
+        annual: tuple[np.ndarray, np.ndarray] | None = None
+        if norm.splits_forced:
+            # the slow anomaly of a scenario continues the historical series across 2014/2015
+            if hist_annual is None and "historical" in prepared.experiments:
+                hist_da = prepared.inputs("historical").transpose("time", "model", "clat", "clon")
+                hist_annual = _annual_anomalies(hist_da, norm, block)
+            own = _annual_anomalies(da, norm, block)
+            if exp == "historical" or hist_annual is None:
+                annual = own
+            else:
+                keep = hist_annual[0] < own[0].min()
+                annual = (np.concatenate([hist_annual[0][keep], own[0]]),
+                          np.concatenate([hist_annual[1][keep], own[1]]))
         attrs: dict[str, Any] = provenance_attrs(
             f"CMIP6_DL merged and downscaled surface soil moisture, {exp}",
             config_json=cfg.to_json(),
@@ -176,6 +214,11 @@ def predict(
             comment=(
                 "YNet (Liu et al. 2020) fusion of the listed CMIP6 models, downscaled "
                 f"x{model.config.scale} to the reference grid; NaN outside the study land"
+                + (
+                    f"; slow anomalies ({norm.forced_window:g}-year local-linear fit, ensemble mean) "
+                    "added to the training climatology, the network supplying the monthly variability"
+                    if norm.splits_forced else ""
+                )
             ),
         )
         path = wd.product(exp)
@@ -189,7 +232,10 @@ def predict(
                         stop = min(start + block, len(time))
                         x = np.asarray(da.isel(time=slice(start, stop)).values, dtype=np.float32)
                         months = month_index(time[start:stop])
-                        var[start:stop] = predict_months(model, norm, static, x, months, rt, bs)
+                        slow = None
+                        if annual is not None:
+                            slow = slow_anomalies(annual[0], annual[1], time[start:stop], norm.forced_window)
+                        var[start:stop] = predict_months(model, norm, static, x, months, rt, bs, slow)
                         bar.update(stop - start)
         paths.append(path)
     return paths
