@@ -208,3 +208,23 @@ def test_forced_change_passes_with_unit_gain(trained: Path) -> None:
     shifted = predict_months(model, norm, static, x + 0.03, months, rt, 6, slow + 0.03)
     land = static.land
     np.testing.assert_allclose((shifted - base)[:, land], 0.03, atol=2e-6)
+
+
+def test_anomaly_source_reads_windows_that_match_the_full_series(trained: Path) -> None:
+    from smcore.train.forced import slow_anomalies
+    from smcore.train.predict import AnomalySource
+
+    prepared = open_prepared(trained)
+    norm = Normalization.from_state(load_checkpoint(trained / "training" / "best.pt")["normalization"])
+    norm.forced_window = 3.0  # a short window, so that blocks really read partial windows
+    hist = prepared.inputs("historical").transpose("time", "model", "clat", "clon")
+    ssp = prepared.inputs("ssp245").transpose("time", "model", "clat", "clon")
+    t_all = np.concatenate([hist["time"].values, ssp["time"].values])
+    x_all = np.concatenate([hist.values, ssp.values])
+    full = slow_anomalies(t_all, norm.x_anomaly(x_all, month_index(t_all)), t_all, 3.0)
+    source = AnomalySource([hist, ssp], norm)
+    t_ssp = ssp["time"].values
+    np.testing.assert_allclose(source.slow(t_ssp[:5]), full[len(hist["time"]):][:5], atol=1e-6)
+    np.testing.assert_allclose(source.slow(t_ssp), full[len(hist["time"]):], atol=1e-6)
+    t_hist = hist["time"].values
+    np.testing.assert_allclose(source.slow(t_hist[10:20]), full[10:20], atol=1e-6)

@@ -8,8 +8,7 @@ from typing import Optional
 import typer
 
 from smcore.cli import app
-from smcore.cli.common import CONFIG_OPTION, WORKDIR_OPTION
-from smcore.cli.train import config_for_workdir
+from smcore.cli.common import CONFIG_OPTION, WORKDIR_OPTION, workdir_config
 
 
 @app.command("predict")
@@ -30,7 +29,7 @@ def predict_command(
     """Write WD/product/CMIP6_DL_<experiment>.nc (ssm, m3 m-3, 0.25°, NaN outside land)."""
     from smcore.train.predict import predict
 
-    cfg = config_for_workdir(workdir, config, **{"train.device": device, "train.amp": amp})
+    cfg = workdir_config(workdir, config, **{"train.device": device, "train.amp": amp})
     exps = [e.strip() for e in experiments.split(",") if e.strip()] if experiments else None
     paths = predict(cfg, workdir, checkpoint=checkpoint, experiments=exps, batch_size=batch_size,
                     progress=progress)

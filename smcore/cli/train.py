@@ -3,32 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 
 from smcore.cli import app
-from smcore.cli.common import CONFIG_OPTION, WORKDIR_OPTION, build_config
-from smcore.config import Config
-from smcore.errors import ConfigError, InputError
+from smcore.cli.common import CONFIG_OPTION, WORKDIR_OPTION, workdir_config
+from smcore.errors import ConfigError
 from smcore.workdir import WorkDir
-
-
-def config_for_workdir(workdir: Path, config_path: Optional[Path], **overrides: Any) -> Config:
-    """The configuration of a run on ``workdir``: the TOML file if given, else the one the
-    prepared store was made with (its manifest), then the non-``None`` CLI overrides."""
-    if config_path is not None:
-        return build_config(config_path, **overrides)
-    from smcore.prep.store import open_prepared
-
-    manifest = open_prepared(WorkDir(workdir)).manifest
-    if "config" not in manifest:
-        return build_config(None, **overrides)
-    try:
-        base = Config.from_dict(manifest["config"])
-        return base.override(**{k: v for k, v in overrides.items() if v is not None})
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(WorkDir(workdir).manifest, f"invalid configuration in manifest: {exc}") from exc
 
 
 @app.command("train")
@@ -49,7 +31,7 @@ def train_command(
     """Train YNet (land-only MSE, Adam, plateau LR, early stopping); write WD/training."""
     from smcore.train.loop import TrainingInterrupted, train
 
-    cfg = config_for_workdir(
+    cfg = workdir_config(
         workdir,
         config,
         **{

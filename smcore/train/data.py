@@ -45,7 +45,7 @@ import xarray as xr
 
 from smcore.errors import ConfigError, InputError
 from smcore.prep.store import PreparedData
-from smcore.train.forced import annual_means, slow_anomalies
+from smcore.train.forced import slow_anomalies
 
 __all__ = [
     "NORM_MODES",
@@ -310,9 +310,7 @@ def ensemble_on_fine(slow: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 def historical_slow(norm: Normalization, x: np.ndarray, time: np.ndarray) -> np.ndarray:
     """Slow anomalies (T, C, h, w) of the historical inputs ``x`` (T, C, h, w), from themselves."""
-    anom = norm.x_anomaly(x, month_index(time))
-    t_annual, annual = annual_means(anom, time)
-    return slow_anomalies(t_annual, annual, time, norm.forced_window)
+    return slow_anomalies(time, norm.x_anomaly(x, month_index(time)), time, norm.forced_window)
 
 
 def fit_normalization(
@@ -355,7 +353,7 @@ def fit_normalization(
         x_clim = np.where(np.isfinite(x_clim), x_clim, x_mean[None, :, None, None]).astype(np.float32)
         fast = x - x_clim[months]
         if forced_window > 0:
-            slow = slow_anomalies(*annual_means(fast, time), time, forced_window)
+            slow = slow_anomalies(time, fast, time, forced_window)
             fast = fast - slow
             forced = ensemble_on_fine(slow, static.land.shape)
         fast_tr, m_tr = fast[tr], months[tr]

@@ -4,11 +4,13 @@ A network trained on historical months learns how the models' *weather* anomalie
 to the reference's. That relation does not carry over to *forced* change: on the demo, with
 plain anomalies as inputs, YNet amplified the 2071–2100 change of every scenario about
 twofold (the shared weather is diluted across models, so the network learns to amplify the
-ensemble signal, and applies the same gain to the trend). So, when ``forced_window_years``
-> 0, the models' anomalies are split into
+ensemble signal, and applies the same gain to the trend); with only the annual-mean change
+split off, it still distorted the changes of the seasonal cycle. So, when
+``forced_window_years`` > 0, each model's anomalies are split into
 
-- a slow part: annual-mean anomalies smoothed by a local-linear (tricube-weighted) fit over a
-  ``forced_window_years`` window, evaluated at each month, and
+- a slow part: for each calendar month separately, a local-linear (tricube-weighted) fit
+  over a ``forced_window_years`` window of that month's anomalies, so that changes of the
+  seasonal cycle are slow too, and
 - the fast remainder, which is what the network sees.
 
 The product is then ``training climatology + ensemble-mean slow anomaly (bilinear to the
@@ -23,25 +25,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["decimal_years", "annual_means", "local_linear_matrix", "slow_anomalies"]
+__all__ = ["decimal_years", "local_linear_matrix", "window_margin", "slow_anomalies"]
 
 
 def decimal_years(time: np.ndarray) -> np.ndarray:
     """Mid-month decimal years of monthly time stamps, float64 (T,)."""
     t = pd.DatetimeIndex(np.asarray(time))
     return np.asarray(t.year + (t.month - 0.5) / 12.0, dtype=np.float64)
-
-
-def annual_means(anom: np.ndarray, time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Calendar-year means of monthly anomalies.
-
-    Returns the years' mid-points (Y,) as decimal years and the means (Y, ...), float64.
-    Years with only some months are averaged over the months present.
-    """
-    years = pd.DatetimeIndex(np.asarray(time)).year.to_numpy()
-    uniq = np.unique(years)
-    means = np.stack([np.asarray(anom[years == y], dtype=np.float64).mean(axis=0) for y in uniq])
-    return uniq.astype(np.float64) + 0.5, means
 
 
 def local_linear_matrix(t_src: np.ndarray, t_dst: np.ndarray, window: float) -> np.ndarray:
@@ -70,10 +60,28 @@ def local_linear_matrix(t_src: np.ndarray, t_dst: np.ndarray, window: float) -> 
     return out
 
 
+def window_margin(window: float) -> np.timedelta64:
+    """How far (in days) beyond a period the source months of its slow anomalies reach."""
+    return np.timedelta64(int(np.ceil((max(float(window) / 2.0, 0.5) + 1.0) * 366)), "D")
+
+
 def slow_anomalies(
-    t_annual: np.ndarray, annual: np.ndarray, time: np.ndarray, window: float
+    src_time: np.ndarray, src_anom: np.ndarray, dst_time: np.ndarray, window: float
 ) -> np.ndarray:
-    """The slow anomaly (T, ...) float32 at monthly ``time`` from annual means (Y, ...)."""
-    m = local_linear_matrix(t_annual, decimal_years(time), window)
-    flat = annual.reshape(annual.shape[0], -1)
-    return (m @ flat).reshape((m.shape[0],) + annual.shape[1:]).astype(np.float32)
+    """Slow anomalies (T_dst, ...) float32 at months ``dst_time`` from monthly anomalies.
+
+    ``src_anom`` (T_src, ...) at ``src_time`` (datetime64 months) must cover ``dst_time``
+    with :func:`window_margin` on both sides where the series allows. Each calendar month is
+    smoothed separately across years (:func:`local_linear_matrix`).
+    """
+    src_t, dst_t = decimal_years(src_time), decimal_years(dst_time)
+    src_m = pd.DatetimeIndex(np.asarray(src_time)).month.to_numpy()
+    dst_m = pd.DatetimeIndex(np.asarray(dst_time)).month.to_numpy()
+    src = np.asarray(src_anom, dtype=np.float64).reshape(len(src_t), -1)
+    out = np.zeros((len(dst_t), src.shape[1]), dtype=np.float64)
+    for m in np.unique(dst_m):
+        d, k = dst_m == m, src_m == m
+        if not k.any():
+            raise ValueError(f"no source month {m} for the slow anomalies")
+        out[d] = local_linear_matrix(src_t[k], dst_t[d], window) @ src[k]
+    return out.reshape((len(dst_t),) + tuple(np.shape(src_anom)[1:])).astype(np.float32)

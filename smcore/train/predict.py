@@ -12,7 +12,6 @@ from typing import Any, Sequence
 
 import netCDF4
 import numpy as np
-import pandas as pd
 import torch
 import xarray as xr
 from tqdm.auto import tqdm
@@ -25,11 +24,11 @@ from smcore.models.ynet import YNet
 from smcore.prep.store import PreparedData, open_prepared
 from smcore.train.checkpoint import file_sha256, load_checkpoint, model_from_checkpoint
 from smcore.train.data import Normalization, StaticFields, ensemble_on_fine, load_static, month_index
-from smcore.train.forced import slow_anomalies
+from smcore.train.forced import slow_anomalies, window_margin
 from smcore.train.runtime import Runtime, select_runtime
 from smcore.workdir import WorkDir
 
-__all__ = ["PRODUCT_ATTRS", "TIME_UNITS", "predict_months", "month_bounds", "predict"]
+__all__ = ["PRODUCT_ATTRS", "TIME_UNITS", "AnomalySource", "predict_months", "month_bounds", "predict"]
 
 TIME_UNITS = "days since 1850-01-01 00:00:00"
 PRODUCT_ATTRS = {
@@ -115,22 +114,45 @@ def _create_product(
     return var
 
 
-def _annual_anomalies(
-    da: xr.DataArray, norm: Normalization, block: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Annual-mean model anomalies (Y, C, h, w) of one experiment, read ``block`` months at a time."""
-    time = np.asarray(da["time"].values)
-    years = pd.DatetimeIndex(time).year.to_numpy()
-    uniq = np.unique(years)
-    sums = np.zeros((len(uniq),) + tuple(da.shape[1:]), dtype=np.float64)
-    counts = np.zeros(len(uniq))
-    for start in range(0, len(time), block):
-        sl = slice(start, start + block)
-        anom = norm.x_anomaly(np.asarray(da.isel(time=sl).values, dtype=np.float32), month_index(time[sl]))
-        pos = np.searchsorted(uniq, years[sl])
-        np.add.at(sums, pos, anom)
-        np.add.at(counts, pos, 1)
-    return uniq.astype(np.float64) + 0.5, sums / counts[:, None, None, None]
+class AnomalySource:
+    """Monthly model anomalies of consecutive experiments (historical, then a scenario), read lazily.
+
+    ``between(lo, hi)`` reads only the months in ``[lo, hi]``, so the slow anomalies of a
+    block of months need the block plus a window margin, never a whole experiment.
+    """
+
+    def __init__(self, arrays: Sequence[xr.DataArray], norm: Normalization) -> None:
+        self.norm = norm
+        self.parts: list[tuple[xr.DataArray, np.ndarray]] = []
+        end = None
+        for da in arrays:
+            t = np.asarray(da["time"].values)
+            if end is not None:
+                keep = np.flatnonzero(t > end)
+                if keep.size == 0:
+                    continue
+                da, t = da.isel(time=slice(int(keep[0]), None)), t[int(keep[0]):]
+            self.parts.append((da, t))
+            end = t[-1]
+
+    def between(self, lo: np.datetime64, hi: np.datetime64) -> tuple[np.ndarray, np.ndarray]:
+        """Times (T,) and anomalies (T, C, h, w) m3 m-3 of the months in ``[lo, hi]``."""
+        times, values = [], []
+        for da, t in self.parts:
+            idx = np.flatnonzero((t >= lo) & (t <= hi))
+            if idx.size:
+                sl = slice(int(idx[0]), int(idx[-1]) + 1)
+                x = np.asarray(da.isel(time=sl).values, dtype=np.float32)
+                times.append(t[sl])
+                values.append(self.norm.x_anomaly(x, month_index(t[sl])))
+        return np.concatenate(times), np.concatenate(values)
+
+    def slow(self, time: np.ndarray) -> np.ndarray:
+        """Slow anomalies (T, C, h, w) at the months ``time`` (:mod:`smcore.train.forced`)."""
+        margin = window_margin(self.norm.forced_window)
+        t0, t1 = np.asarray(time).min(), np.asarray(time).max()
+        src_t, src = self.between(t0 - margin, t1 + margin)
+        return slow_anomalies(src_t, src, time, self.norm.forced_window)
 
 
 def _experiments(cfg: Config, prepared: PreparedData, wanted: Sequence[str] | None) -> list[str]:
@@ -150,7 +172,7 @@ def predict(
     checkpoint: str | Path | None = None,
     experiments: Sequence[str] | None = None,
     batch_size: int | None = None,
-    block_months: int = 48,
+    block_months: int = 120,
     progress: bool = True,
 ) -> list[Path]:
     """Write ``product/CMIP6_DL_<experiment>.nc`` for each experiment; returns the paths.
@@ -184,25 +206,18 @@ def predict(
     block = max(1, int(block_months))
     sha = file_sha256(ckpt_path)
     paths = []
-    hist_annual: tuple[np.ndarray, np.ndarray] | None = None
     for exp in _experiments(cfg, prepared, experiments):
         da = prepared.inputs(exp).transpose("time", "model", "clat", "clon")
         if [str(m) for m in da["model"].values] != channels:
             raise InputError(prepared.path, f"inputs of {exp} are not in the checkpoint's model order")
         time = np.asarray(da["time"].values)
-        annual: tuple[np.ndarray, np.ndarray] | None = None
+        source = None
         if norm.splits_forced:
-            # the slow anomaly of a scenario continues the historical series across 2014/2015
-            if hist_annual is None and "historical" in prepared.experiments:
-                hist_da = prepared.inputs("historical").transpose("time", "model", "clat", "clon")
-                hist_annual = _annual_anomalies(hist_da, norm, block)
-            own = _annual_anomalies(da, norm, block)
-            if exp == "historical" or hist_annual is None:
-                annual = own
-            else:
-                keep = hist_annual[0] < own[0].min()
-                annual = (np.concatenate([hist_annual[0][keep], own[0]]),
-                          np.concatenate([hist_annual[1][keep], own[1]]))
+            # a scenario's slow anomalies continue the historical series across 2014/2015
+            arrays = [da]
+            if exp != "historical" and "historical" in prepared.experiments:
+                arrays = [prepared.inputs("historical").transpose("time", "model", "clat", "clon"), da]
+            source = AnomalySource(arrays, norm)
         attrs: dict[str, Any] = provenance_attrs(
             f"CMIP6_DL merged and downscaled surface soil moisture, {exp}",
             config_json=cfg.to_json(),
@@ -215,7 +230,8 @@ def predict(
                 "YNet (Liu et al. 2020) fusion of the listed CMIP6 models, downscaled "
                 f"x{model.config.scale} to the reference grid; NaN outside the study land"
                 + (
-                    f"; slow anomalies ({norm.forced_window:g}-year local-linear fit, ensemble mean) "
+                    f"; slow anomalies (per calendar month, {norm.forced_window:g}-year local-linear fit, "
+                    "ensemble mean) "
                     "added to the training climatology, the network supplying the monthly variability"
                     if norm.splits_forced else ""
                 )
@@ -232,9 +248,7 @@ def predict(
                         stop = min(start + block, len(time))
                         x = np.asarray(da.isel(time=slice(start, stop)).values, dtype=np.float32)
                         months = month_index(time[start:stop])
-                        slow = None
-                        if annual is not None:
-                            slow = slow_anomalies(annual[0], annual[1], time[start:stop], norm.forced_window)
+                        slow = None if source is None else source.slow(time[start:stop])
                         var[start:stop] = predict_months(model, norm, static, x, months, rt, bs, slow)
                         bar.update(stop - start)
         paths.append(path)
