@@ -25,6 +25,7 @@ from smcore.config import GridSpec
 
 __all__ = [
     "GridError",
+    "linear_weights",
     "standard_lat_lon",
     "wrap_longitude",
     "ascending_latitude",
@@ -290,3 +291,32 @@ def bilinear(
     out.attrs = dict(da.attrs)
     out.name = da.name
     return out
+
+
+def linear_weights(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """1-D linear-interpolation weights from ascending centres ``src`` to points ``dst``.
+
+    Points outside ``[src[0], src[-1]]`` are clamped to the nearest end (constant
+    extrapolation), so a value is never extrapolated beyond the range of its neighbours.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(len(dst), len(src))``, rows summing to 1.
+    """
+    src = np.asarray(src, dtype=np.float64)
+    dst = np.asarray(dst, dtype=np.float64)
+    if src.ndim != 1 or src.size < 1 or np.any(np.diff(src) <= 0):
+        raise ValueError("source coordinates must be 1-D and strictly ascending")
+    w = np.zeros((dst.size, src.size))
+    if src.size == 1:
+        w[:, 0] = 1.0
+        return w
+    x = np.clip(dst, src[0], src[-1])
+    hi = np.clip(np.searchsorted(src, x, side="right"), 1, src.size - 1)
+    lo = hi - 1
+    t = (x - src[lo]) / (src[hi] - src[lo])
+    rows = np.arange(dst.size)
+    w[rows, lo] += 1.0 - t
+    w[rows, hi] += t
+    return w

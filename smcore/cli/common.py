@@ -16,6 +16,13 @@ CONFIG_OPTION = typer.Option(
 WORKDIR_OPTION = typer.Option(..., "--workdir", help="Work directory holding prepared data and products.")
 
 
+def split_csv(text: Optional[str]) -> Optional[list[str]]:
+    """``"a, b,,c"`` → ``["a", "b", "c"]``; ``None`` stays ``None``."""
+    if text is None:
+        return None
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
 def build_config(config_path: Optional[Path], **overrides: Any) -> Config:
     """Load the configuration file (if any), then apply non-``None`` CLI overrides.
 
@@ -29,7 +36,7 @@ def build_config(config_path: Optional[Path], **overrides: Any) -> Config:
         if key.startswith("periods.") and isinstance(value, str):
             value = parse_year_range(value)
         if key == "experiments" and isinstance(value, str):
-            value = tuple(v.strip() for v in value.split(",") if v.strip())
+            value = tuple(split_csv(value) or ())
         clean[key] = value
     try:
         return load_config(config_path, **clean)

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from smcore.cli import app
-from smcore.cli.common import CONFIG_OPTION, WORKDIR_OPTION, workdir_config
+from smcore.cli.common import CONFIG_OPTION, WORKDIR_OPTION, split_csv, workdir_config
 
 
 @app.command("predict")
@@ -30,7 +30,7 @@ def predict_command(
     from smcore.train.predict import predict
 
     cfg = workdir_config(workdir, config, **{"train.device": device, "train.amp": amp})
-    exps = [e.strip() for e in experiments.split(",") if e.strip()] if experiments else None
+    exps = split_csv(experiments) or None
     paths = predict(cfg, workdir, checkpoint=checkpoint, experiments=exps, batch_size=batch_size,
                     progress=progress)
     for p in paths:

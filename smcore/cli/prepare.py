@@ -8,14 +8,8 @@ import tomllib
 import typer
 
 from smcore.cli import app
-from smcore.cli.common import CONFIG_OPTION, WORKDIR_OPTION, build_config
+from smcore.cli.common import CONFIG_OPTION, WORKDIR_OPTION, build_config, split_csv
 from smcore.errors import ConfigError
-
-
-def _split(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    return [t.strip() for t in text.split(",") if t.strip()]
 
 
 def _members(items: list[str] | None) -> dict[str, str]:
@@ -93,7 +87,7 @@ def prepare_command(
             "layer_depth_mm": layer_depth_mm,
         },
     )
-    exps = _split(experiments)
+    exps = split_csv(experiments)
     if exps is None and config_sets_experiments(config):
         exps = list(cfg.experiments)
     prepare(
@@ -103,7 +97,7 @@ def prepare_command(
         workdir,
         experiments=exps,
         members=_members(member),
-        exclude=_split(exclude) or [],
+        exclude=split_csv(exclude) or [],
         force=force,
         progress=True,
         report=typer.echo,

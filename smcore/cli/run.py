@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from smcore.cli import app
-from smcore.cli.common import CONFIG_OPTION, WORKDIR_OPTION, build_config
+from smcore.cli.common import CONFIG_OPTION, WORKDIR_OPTION, build_config, split_csv
 from smcore.cli.prepare import config_sets_experiments
 
 
@@ -54,7 +54,7 @@ def run_command(
             "train.seed": seed,
         },
     )
-    exps = None if experiments is None else [e.strip() for e in experiments.split(",") if e.strip()]
+    exps = split_csv(experiments)
     if exps is None and config_sets_experiments(config):
         exps = list(cfg.experiments)
     t0 = time.perf_counter()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from smcore.regrid import linear_weights as _linear_weights
+
 __all__ = ["area_weights", "linear_weights", "apply", "separable", "edges_from_centres"]
 
 
@@ -45,17 +47,10 @@ def area_weights(dst_bounds: np.ndarray, src_edges: np.ndarray, *,
 def linear_weights(dst: np.ndarray, src: np.ndarray) -> np.ndarray:
     """Linear interpolation weights (n, m) from ascending source points to destination points.
 
-    Destination points outside the source range take the nearest end value.
+    Destination points outside the source range take the nearest end value
+    (:func:`smcore.regrid.linear_weights`, arguments in the demo's order).
     """
-    src = np.asarray(src, float)
-    x = np.clip(np.asarray(dst, float), src[0], src[-1])
-    j = np.clip(np.searchsorted(src, x, side="right") - 1, 0, src.size - 2)
-    f = (x - src[j]) / (src[j + 1] - src[j])
-    w = np.zeros((x.size, src.size))
-    rows = np.arange(x.size)
-    w[rows, j] = 1.0 - f
-    w[rows, j + 1] += f
-    return w
+    return _linear_weights(src, dst)
 
 
 def apply(wy: np.ndarray, field: np.ndarray, wx: np.ndarray) -> np.ndarray:

@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from smcore.regrid import linear_weights as bilinear_weights
+
 __all__ = [
     "RIDGE_LAMBDAS",
     "bilinear_weights",
@@ -54,35 +56,6 @@ RIDGE_LAMBDAS: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 
 
 # -- resampling --------------------------------------------------------------------------
-def bilinear_weights(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """1-D linear-interpolation weights from ascending centres ``src`` to points ``dst``.
-
-    Points outside ``[src[0], src[-1]]`` are clamped to the nearest end (constant
-    extrapolation), so a value is never extrapolated beyond the range of its neighbours.
-
-    Returns
-    -------
-    numpy.ndarray
-        Shape ``(len(dst), len(src))``, rows summing to 1.
-    """
-    src = np.asarray(src, dtype=np.float64)
-    dst = np.asarray(dst, dtype=np.float64)
-    if src.ndim != 1 or src.size < 1 or np.any(np.diff(src) <= 0):
-        raise ValueError("source coordinates must be 1-D and strictly ascending")
-    w = np.zeros((dst.size, src.size))
-    if src.size == 1:
-        w[:, 0] = 1.0
-        return w
-    x = np.clip(dst, src[0], src[-1])
-    hi = np.clip(np.searchsorted(src, x, side="right"), 1, src.size - 1)
-    lo = hi - 1
-    t = (x - src[lo]) / (src[hi] - src[lo])
-    rows = np.arange(dst.size)
-    w[rows, lo] += 1.0 - t
-    w[rows, hi] += t
-    return w
-
-
 def bilinear(values: np.ndarray, wlat: np.ndarray, wlon: np.ndarray) -> np.ndarray:
     """Apply separable weights to the last two axes: ``(..., clat, clon)`` → ``(..., lat, lon)``.
 
