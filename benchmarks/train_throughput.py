@@ -17,6 +17,7 @@ Usage: ``python benchmarks/train_throughput.py [--device auto|cpu|cuda] [--secon
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import time
 from typing import Callable
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 
 from smcore.models.ynet import YNet, count_parameters
-from smcore.train.data import Normalization, StaticFields, TrainingData
+from smcore.train.data import AUX_FIELDS, Normalization, StaticFields, TrainingData
 from smcore.train.loop import _data_on_device, masked_mse, train_epoch
 from smcore.train.runtime import Runtime, select_runtime
 
@@ -45,7 +46,7 @@ def synthetic_data(months: int, channels: int, h: int, w: int, scale: int, seed:
         x=torch.randn(months, channels, h, w, generator=g),
         y=torch.randn(months, 1, H, W, generator=g) * land,
         month=torch.arange(months) % 12,
-        aux=torch.randn(12, 3, H, W, generator=g),
+        aux=torch.randn(12, len(AUX_FIELDS), H, W, generator=g),
         land=land[None, None],
         splits={"train": torch.arange(months)},
         norm=norm,
@@ -122,6 +123,35 @@ class NaiveLoop:
         return samples, clock() - t0
 
 
+def conv_ceiling(rt: Runtime, features: int, size: tuple[int, int], batch: int, seconds: float) -> float:
+    """Speed-up of the runtime's precision over fp32 on the network's dominant kernel.
+
+    Times forward + backward of one ``features``→``features`` 3×3 convolution on the fine
+    grid (where most of YNet's FLOPs are) in fp32 and in the project's precision/layout,
+    same input. It bounds what precision alone can buy the project loop on this hardware
+    (e.g. ~2× for AVX-512 BF16 without AMX).
+    """
+    conv = torch.nn.Conv2d(features, features, 3, padding=1).to(rt.device)
+    x = torch.randn(batch, features, *size, device=rt.device)
+
+    def rate(amp: bool) -> float:
+        c = conv.to(memory_format=torch.channels_last) if amp and rt.channels_last else conv
+        xi = rt.memory_format(x) if amp else x.contiguous()
+        ctx = rt.autocast if amp else contextlib.nullcontext
+        n, t0 = 0, time.perf_counter()
+        while n < 2 or time.perf_counter() - t0 < seconds:
+            with ctx():
+                out = c(xi.requires_grad_(False))
+            out.float().sum().backward()
+            n += 1
+        _sync(rt.device)
+        return n / (time.perf_counter() - t0)
+
+    rate(False), rate(True)  # warm-up
+    fp32 = rate(False)
+    return rate(True) / fp32
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
@@ -138,6 +168,8 @@ def main() -> None:
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="wall: samples per second; cpu: per CPU-second of this process (CPU only)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    ap.add_argument("--no-ceiling", dest="ceiling", action="store_false",
+                    help="skip the fp32-vs-project-precision convolution measurement")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -148,7 +180,7 @@ def main() -> None:
     h, w = (int(v) for v in args.coarse.lower().split("x"))
     data = synthetic_data(args.months, args.channels, h, w, args.scale)
     torch.manual_seed(0)
-    model = YNet(args.channels, 3, args.features, args.depth, args.scale, dropout=0.1)
+    model = YNet(args.channels, len(AUX_FIELDS), args.features, args.depth, args.scale, dropout=0.1)
     print(f"device={rt.name} amp={rt.amp} channels_last={rt.channels_last} batch={bs} "
           f"threads={torch.get_num_threads()} params={count_parameters(model):,} "
           f"grid={h}x{w}->{h * args.scale}x{w * args.scale} C={args.channels}", flush=True)
@@ -168,6 +200,11 @@ def main() -> None:
     print(f"naive   (batch 1, fp32, copy + .item() per step): {naive:8.2f} samples/s")
     print(f"project (batch {bs}, {rt.amp}, resident data):     {project:8.2f} samples/s")
     print(f"seconds per epoch of 600 training months: project {600 / project:.1f} s, naive {600 / naive:.1f} s")
+    if args.ceiling and rt.amp_dtype is not None:
+        size = (h * args.scale, w * args.scale)
+        ceil = conv_ceiling(rt, args.features, size, bs, max(1.0, args.seconds / 10))
+        print(f"precision ceiling: a {args.features}->{args.features} 3x3 conv on {size[0]}x{size[1]}, batch {bs}, "
+              f"runs {ceil:.2f}x faster in {rt.amp} than in fp32 on this device")
     print(f"train_throughput ratio={project / naive:.2f} project={project:.2f} naive={naive:.2f} "
           f"device={rt.name.replace(' ', '_')}")
 

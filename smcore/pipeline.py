@@ -81,11 +81,37 @@ def run_pipeline(
     resume: bool = False,
     progress: bool = True,
     report: Callable[[str], None] = print,
+    scheduler: str | None = None,
 ) -> dict[str, float | None]:
     """Run every step whose outputs are missing or out of date; return seconds per step.
 
-    A step that was skipped reports ``None``. ``force`` reruns every step.
+    A step that was skipped reports ``None``. ``force`` reruns every step. ``scheduler``
+    (see :mod:`smcore.distributed`) runs prepare, evaluate and analyse on a dask cluster,
+    started once for the whole run; train and predict are not affected.
     """
+    from smcore.distributed import scheduler as dask_scheduler
+
+    with dask_scheduler(scheduler, report=report) as client:
+        return _run_steps(
+            cfg, cmip6, era5, workdir, truth=truth, prepare_options=prepare_options,
+            force=force, resume=resume, progress=progress, report=report, client=client,
+        )
+
+
+def _run_steps(
+    cfg: Config,
+    cmip6: str | Path,
+    era5: str | Path,
+    workdir: str | Path | WorkDir,
+    *,
+    truth: str | Path | None,
+    prepare_options: Mapping[str, Any] | None,
+    force: bool,
+    resume: bool,
+    progress: bool,
+    report: Callable[[str], None],
+    client: Any,
+) -> dict[str, float | None]:
     from smcore.analysis.analyse import analyse
     from smcore.evaluation.evaluate import run_evaluation
     from smcore.prep.prepare import prepare
@@ -99,7 +125,10 @@ def run_pipeline(
         _invalidate(wd, STEPS)
 
     t0 = time.perf_counter()
-    prepare(cfg, cmip6, era5, wd, force=force, progress=progress, report=report, **dict(prepare_options or {}))
+    prepare(
+        cfg, cmip6, era5, wd, force=force, progress=progress, report=report, client=client,
+        **dict(prepare_options or {}),
+    )
     timings["prepare"] = time.perf_counter() - t0
     prepared = open_prepared(wd)
     experiments = list(prepared.experiments)
@@ -139,7 +168,7 @@ def run_pipeline(
         "evaluate",
         eval_key,
         [wd.evaluation / "metrics.csv", wd.evaluation / "taylor.csv", wd.evaluation / "maps.nc"],
-        lambda: run_evaluation(wd.root, cfg, truth, progress=progress, echo=report),
+        lambda: run_evaluation(wd.root, cfg, truth, progress=progress, echo=report, client=client),
     )
 
     analyse_key = step_key(
@@ -152,6 +181,6 @@ def run_pipeline(
         "analyse",
         analyse_key,
         [wd.analysis / "ssmi_trends.nc", wd.analysis / "change_rates.csv", wd.analysis / "area_fractions.csv"],
-        lambda: analyse(wd, cfg, truth=truth, progress=progress),
+        lambda: analyse(wd, cfg, truth=truth, progress=progress, client=client),
     )
     return timings

@@ -228,3 +228,31 @@ def test_anomaly_source_reads_windows_that_match_the_full_series(trained: Path) 
     np.testing.assert_allclose(source.slow(t_ssp), full[len(hist["time"]):], atol=1e-6)
     t_hist = hist["time"].values
     np.testing.assert_allclose(source.slow(t_hist[10:20]), full[10:20], atol=1e-6)
+
+
+def test_historical_slow_anomalies_are_continued_by_the_scenarios(trained: Path, tmp_path: Path) -> None:
+    """The last historical years get a centred fit: the series goes on with the scenario mean."""
+    from smcore.train.data import scenario_continuation
+    from smcore.train.forced import slow_anomalies, window_margin
+
+    prepared = open_prepared(trained)
+    state = load_checkpoint(trained / "training" / "best.pt")
+    norm = Normalization.from_state(state["normalization"])
+    norm.forced_window = 3.0
+    hist = prepared.inputs("historical").transpose("time", "model", "clat", "clon")
+    t_hist = hist["time"].values
+    cont = scenario_continuation(prepared, t_hist.max(), window_margin(3.0))
+    assert cont is not None
+    ssp = prepared.inputs("ssp245").transpose("time", "model", "clat", "clon")
+    n = cont.sizes["time"]
+    assert 0 < n <= ssp.sizes["time"]
+    assert cont["time"].values.max() <= t_hist.max() + window_margin(3.0)  # the margin only
+    np.testing.assert_array_equal(cont.values, ssp.values[:n])  # one scenario: its own mean
+    t_all = np.concatenate([t_hist, cont["time"].values])
+    x_all = np.concatenate([hist.values, cont.values])
+    expected = slow_anomalies(t_all, norm.x_anomaly(x_all, month_index(t_all)), t_hist, 3.0)
+    got = historical_slow(norm, hist.values, t_hist, cont)
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    alone = historical_slow(norm, hist.values, t_hist)
+    assert np.abs(got[-12:] - alone[-12:]).max() > 1e-4  # the end of the record changes
+    np.testing.assert_allclose(got[:12], alone[:12], atol=1e-6)  # its start does not

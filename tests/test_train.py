@@ -18,8 +18,16 @@ from smcore.cli import main as cli_main
 from smcore.errors import ConfigError, InputError
 from smcore.prep.store import open_prepared
 from smcore.train.checkpoint import REQUIRED_KEYS, load_checkpoint, model_from_checkpoint
-from smcore.train.data import Normalization, ensemble_on_fine, historical_slow, load_training_data
-from smcore.train.forced import decimal_years, local_linear_matrix
+from smcore.train.data import (
+    AUX_FIELDS,
+    LEGACY_AUX_FIELDS,
+    Normalization,
+    ensemble_on_fine,
+    historical_slow,
+    load_training_data,
+    scenario_continuation,
+)
+from smcore.train.forced import decimal_years, local_linear_matrix, window_margin
 from smcore.train.loop import TrainingInterrupted, masked_mse, train, train_epoch
 from smcore.train.runtime import select_runtime
 
@@ -101,8 +109,19 @@ def test_normalisation_uses_training_split_only(prepared_dir: Path) -> None:
     state = norm.to_state()
     again = Normalization.from_state(state)
     assert again.y_scale == norm.y_scale and np.array_equal(again.x_clim, norm.x_clim)
-    assert data.aux.shape == (12, 3) + tuple(land.shape)
+    assert data.aux.shape == (12, len(AUX_FIELDS)) + tuple(land.shape)
     assert torch.equal(data.aux[:, 2].bool(), land.expand(12, -1, -1))
+    # latitude/longitude: -1 … 1 across the domain, rising northwards/eastwards, 0 off land
+    lat_f, lon_f = data.aux[0, AUX_FIELDS.index("latitude")], data.aux[0, AUX_FIELDS.index("longitude")]
+    assert float(lat_f.abs().max()) <= 1.0 and float(lon_f.abs().max()) <= 1.0
+    assert float(lat_f[~land].abs().max()) == 0.0
+    rows = lat_f.sum(1) / land.sum(1).clamp(min=1)
+    lat = np.asarray(prepared.static["lat"].values)
+    assert np.all(np.diff(rows[land.any(1)].numpy()) * np.sign(np.diff(lat)[0]) > 0)
+    # checkpoints from before the coordinates keep their three fields
+    legacy = {k: v for k, v in state.items() if k != "aux"}
+    assert Normalization.from_state(legacy).aux == LEGACY_AUX_FIELDS
+    assert again.aux == AUX_FIELDS
 
 
 def test_standard_normalisation_round_trip(prepared_dir: Path) -> None:
@@ -165,8 +184,11 @@ def test_slow_part_is_removed_from_inputs_and_added_to_offset(prepared_dir: Path
     fast_trended = norm.normalize_x(trended, months, historical_slow(norm, trended, time))
     np.testing.assert_allclose(fast_trended, fast, atol=2e-4)
     assert np.abs(norm.normalize_x(trended, months, slow) - fast).max() > 0.1
-    # the target's offset holds the ensemble slow anomaly; denormalising inverts the scaling
-    forced = ensemble_on_fine(slow, data.static.land.shape)
+    # the target's offset holds the ensemble slow anomaly (the historical series continued by
+    # the scenarios, as in training); denormalising inverts the scaling
+    cont = scenario_continuation(prepared, time.max(), window_margin(21))
+    assert cont is not None
+    forced = ensemble_on_fine(historical_slow(norm, x, time, cont), data.static.land.shape)
     ref = prepared.static["reference"].values
     back = norm.denormalize_y(data.y[:, 0].numpy(), data.static.climatology, months, forced)
     land = data.static.land

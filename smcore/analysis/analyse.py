@@ -15,11 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-import dask
 import numpy as np
 import pandas as pd
 import xarray as xr
-from dask.callbacks import Callback
 from tqdm.auto import tqdm
 
 from smcore.analysis.change import area_fractions, change_rates, region_masks, regional_mean
@@ -27,6 +25,7 @@ from smcore.analysis.seasons import SEASONS, aggregate
 from smcore.analysis.ssmi import ssmi
 from smcore.analysis.trends import DEFAULT_MIN_VALID, trend_test
 from smcore.config import SCENARIO_LABELS, Config
+from smcore.distributed import compute
 from smcore.errors import InputError
 from smcore.io.atomic import write_csv
 from smcore.io.netcdf import provenance_attrs, write_netcdf
@@ -66,32 +65,8 @@ class AnalysisResult:
     truth_comparison: pd.DataFrame | None = None
 
 
-class _TqdmCallback(Callback):
-    """Dask local-scheduler callback that advances a tqdm bar once per finished task."""
-
-    def __init__(self, desc: str, enabled: bool) -> None:
-        super().__init__()
-        self._desc = desc
-        self._enabled = enabled
-        self._bar: Any = None
-
-    def _start_state(self, dsk: Any, state: dict[str, Any]) -> None:
-        total = sum(len(state[k]) for k in ("ready", "waiting", "running", "finished"))
-        self._bar = tqdm(total=total, desc=self._desc, unit="task", disable=not self._enabled,
-                         leave=False)
-
-    def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
-        if self._bar is not None:
-            self._bar.update(1)
-
-    def _finish(self, dsk: Any, state: Any, errored: bool) -> None:
-        if self._bar is not None:
-            self._bar.close()
-
-
-def _compute(*objs: Any, desc: str, progress: bool) -> tuple[Any, ...]:
-    with _TqdmCallback(desc, progress):
-        return dask.compute(*objs)
+def _compute(*objs: Any, desc: str, progress: bool, client: Any = None) -> tuple[Any, ...]:
+    return compute(*objs, client=client, desc=desc, progress=progress)
 
 
 def _year_span(da: xr.DataArray) -> tuple[int, int]:
@@ -284,6 +259,7 @@ def analyse(
     min_valid: int = DEFAULT_MIN_VALID,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     load_bytes: int = DEFAULT_LOAD_BYTES,
+    client: Any = None,
 ) -> AnalysisResult:
     """Compute and write everything of ``WD/analysis/``.
 
@@ -295,6 +271,9 @@ def analyse(
     progress : show progress bars.
     figures : write the PNG figures.
     min_valid, chunk_bytes, load_bytes : see :func:`seasonal_trends`, :func:`open_ssm`.
+    client : a ``distributed.Client`` (see :mod:`smcore.distributed`): the dask graphs run
+        on its cluster, the workers reading their spatial chunks from the files
+        (``load_bytes`` is then ignored); the results are identical.
 
     Returns
     -------
@@ -305,7 +284,8 @@ def analyse(
     if not experiments:
         raise InputError(None, "the configuration has no future experiment to analyse")
     p = cfg.periods
-    open_kw = {"chunk_bytes": chunk_bytes, "load_bytes": load_bytes}
+    # On a cluster the workers read their chunks themselves: nothing is loaded here.
+    open_kw = {"chunk_bytes": chunk_bytes, "load_bytes": load_bytes if client is None else 0}
     hint = "run 'smcore predict' first"
 
     needs = [("periods.future", p.future)] + [(f"change period {a}-{b}", (a, b)) for a, b in p.change]
@@ -323,7 +303,9 @@ def analyse(
 
     hist = open_ssm(wd.product("historical"), needs=[("the baseline", p.baseline)], hint=hint, **open_kw)
     masks = region_masks(hist["lat"], hist["lon"], cfg.north_south_split_lat, cfg.east_of_lon)
-    (hist_regional,) = _compute(regional_mean(hist, masks), desc="historical", progress=progress)
+    (hist_regional,) = _compute(
+        regional_mean(hist, masks), desc="historical", progress=progress, client=client
+    )
 
     trends: dict[str, xr.Dataset] = {}
     regional: dict[str, xr.DataArray] = {}
@@ -336,6 +318,7 @@ def analyse(
             regional_mean(ssm, masks),
             desc=f"{exp} trends",
             progress=progress,
+            client=client,
         )
         trends[exp], regional[exp] = tr, reg
         if truth is not None:
@@ -344,6 +327,7 @@ def analyse(
                 seasonal_trends(tssm, p.future, min_valid=min_valid),
                 desc=f"{exp} truth trends",
                 progress=progress,
+                client=client,
             )
     outer.close()
 

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from smcore.cli import app
-from smcore.cli.common import CONFIG_OPTION, WORKDIR_OPTION, workdir_config
+from smcore.cli.common import CONFIG_OPTION, SCHEDULER_OPTION, WORKDIR_OPTION, workdir_config
 from smcore.workdir import WorkDir
 
 
@@ -20,13 +20,21 @@ def analyse_command(
     ),
     no_figures: bool = typer.Option(False, "--no-figures", help="Do not write the PNG figures."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    scheduler: Optional[str] = SCHEDULER_OPTION,
     config: Optional[Path] = CONFIG_OPTION,
 ) -> None:
     """SSMI trends (Theil-Sen, Mann-Kendall), change rates and area fractions -> WD/analysis."""
     from smcore.analysis.analyse import analyse
+    from smcore.distributed import parse_scheduler
+    from smcore.distributed import scheduler as dask_scheduler
 
     cfg = workdir_config(workdir, config)
-    result = analyse(WorkDir(workdir), cfg, truth=truth, progress=not quiet, figures=not no_figures)
+    parse_scheduler(scheduler)
+    with dask_scheduler(scheduler, report=typer.echo) as client:
+        result = analyse(
+            WorkDir(workdir), cfg, truth=truth, progress=not quiet, figures=not no_figures,
+            client=client,
+        )
     typer.echo(f"wrote {result.trends_path}")
     typer.echo(f"wrote {result.change_rates_path}")
     typer.echo(f"wrote {result.area_fractions_path}")

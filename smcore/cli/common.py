@@ -14,6 +14,12 @@ CONFIG_OPTION = typer.Option(
     None, "--config", help="TOML file overriding the study configuration (see README)."
 )
 WORKDIR_OPTION = typer.Option(..., "--workdir", help="Work directory holding prepared data and products.")
+SCHEDULER_OPTION = typer.Option(
+    None,
+    "--scheduler",
+    help="Where the data work runs: threads (default, in-process), local:N (N worker "
+    "processes here) or a dask scheduler address like tcp://host:8786 (see docs/scaling.md).",
+)
 
 
 def split_csv(text: Optional[str]) -> Optional[list[str]]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from smcore.cli import app
-from smcore.cli.common import CONFIG_OPTION, WORKDIR_OPTION, workdir_config
+from smcore.cli.common import CONFIG_OPTION, SCHEDULER_OPTION, WORKDIR_OPTION, workdir_config
 
 
 @app.command("evaluate")
@@ -21,10 +21,15 @@ def evaluate_command(
     no_qdm: bool = typer.Option(
         False, "--no-qdm", help="Leave out the quantile-delta-mapping baseline."
     ),
+    scheduler: str | None = SCHEDULER_OPTION,
     config: Path | None = CONFIG_OPTION,
 ) -> None:
     """Score CMIP6_DL, the ensemble mean, every model and the baselines on the test months."""
+    from smcore.distributed import parse_scheduler
+    from smcore.distributed import scheduler as dask_scheduler
     from smcore.evaluation.evaluate import run_evaluation
 
     cfg = workdir_config(workdir, config)
-    run_evaluation(workdir, cfg, truth, use_qdm=not no_qdm, echo=typer.echo)
+    parse_scheduler(scheduler)
+    with dask_scheduler(scheduler, report=typer.echo) as client:
+        run_evaluation(workdir, cfg, truth, use_qdm=not no_qdm, echo=typer.echo, client=client)

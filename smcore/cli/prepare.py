@@ -8,7 +8,7 @@ import tomllib
 import typer
 
 from smcore.cli import app
-from smcore.cli.common import CONFIG_OPTION, WORKDIR_OPTION, build_config, split_csv
+from smcore.cli.common import CONFIG_OPTION, SCHEDULER_OPTION, WORKDIR_OPTION, build_config, split_csv
 from smcore.errors import ConfigError
 
 
@@ -72,9 +72,12 @@ def prepare_command(
     force: bool = typer.Option(
         False, "--force", help="Recompute even if the prepared store is up to date."
     ),
+    scheduler: str | None = SCHEDULER_OPTION,
     config: Path | None = CONFIG_OPTION,
 ) -> None:
     """Regrid models to the coarse grid and ERA5-Land to the target grid; write WD/prepared."""
+    from smcore.distributed import parse_scheduler
+    from smcore.distributed import scheduler as dask_scheduler
     from smcore.prep.prepare import prepare
 
     cfg = build_config(
@@ -90,15 +93,18 @@ def prepare_command(
     exps = split_csv(experiments)
     if exps is None and config_sets_experiments(config):
         exps = list(cfg.experiments)
-    prepare(
-        cfg,
-        cmip6,
-        era5,
-        workdir,
-        experiments=exps,
-        members=_members(member),
-        exclude=split_csv(exclude) or [],
-        force=force,
-        progress=True,
-        report=typer.echo,
-    )
+    parse_scheduler(scheduler)  # a bad value fails before any work
+    with dask_scheduler(scheduler, report=typer.echo) as client:
+        prepare(
+            cfg,
+            cmip6,
+            era5,
+            workdir,
+            experiments=exps,
+            members=_members(member),
+            exclude=split_csv(exclude) or [],
+            force=force,
+            progress=True,
+            report=typer.echo,
+            client=client,
+        )

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from smcore.cli import app
-from smcore.cli.common import CONFIG_OPTION, WORKDIR_OPTION, build_config, split_csv
+from smcore.cli.common import CONFIG_OPTION, SCHEDULER_OPTION, WORKDIR_OPTION, build_config, split_csv
 from smcore.cli.prepare import config_sets_experiments
 
 
@@ -34,11 +34,13 @@ def run_command(
     resume: bool = typer.Option(False, "--resume", help="Continue training from WD/training/last.pt."),
     force: bool = typer.Option(False, "--force", help="Rerun every step even if up to date."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    scheduler: Optional[str] = SCHEDULER_OPTION,
     config: Optional[Path] = CONFIG_OPTION,
 ) -> None:
     """Run the whole pipeline on CMIP6 + ERA5-Land files; steps already up to date are skipped."""
     import time
 
+    from smcore.distributed import parse_scheduler
     from smcore.pipeline import run_pipeline
 
     cfg = build_config(
@@ -57,6 +59,7 @@ def run_command(
     exps = split_csv(experiments)
     if exps is None and config_sets_experiments(config):
         exps = list(cfg.experiments)
+    parse_scheduler(scheduler)
     t0 = time.perf_counter()
     timings = run_pipeline(
         cfg,
@@ -69,6 +72,7 @@ def run_command(
         resume=resume,
         progress=progress,
         report=typer.echo,
+        scheduler=scheduler,
     )
     parts = ", ".join(f"{k} {'skipped' if v is None else f'{v:.0f} s'}" for k, v in timings.items())
     typer.echo(f"done in {time.perf_counter() - t0:.0f} s ({parts}); results in {workdir}")

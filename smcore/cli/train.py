@@ -9,7 +9,7 @@ import typer
 
 from smcore.cli import app
 from smcore.cli.common import CONFIG_OPTION, WORKDIR_OPTION, workdir_config
-from smcore.errors import ConfigError
+from smcore.errors import ConfigError, SmcoreError
 from smcore.workdir import WorkDir
 
 
@@ -25,6 +25,11 @@ def train_command(
         None, "--amp", help="auto | bf16 | off: bf16 mixed precision (auto: where the device has it)."
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue from WD/training/last.pt."),
+    ddp: bool = typer.Option(
+        False, "--ddp",
+        help="Data-parallel over the processes of `torchrun --nproc-per-node N` (one per GPU, "
+        "or gloo on the CPU); --batch-size is the global batch.",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
     config: Optional[Path] = CONFIG_OPTION,
 ) -> None:
@@ -43,13 +48,30 @@ def train_command(
             "train.amp": amp,
         },
     )
+    if ddp:
+        from smcore.train.ddp import launch_rank, session
+
+        quiet = launch_rank() not in (None, 0)  # rank 0 speaks for all ranks
+    else:
+        quiet = False
     try:
-        summary = train(cfg, workdir, resume=resume, progress=progress)
+        if ddp:
+            with session(cfg.train) as dist:
+                summary = train(cfg, workdir, resume=resume, progress=progress, dist=dist)
+        else:
+            summary = train(cfg, workdir, resume=resume, progress=progress)
     except TrainingInterrupted as exc:
-        typer.echo(f"smcore: {exc}", err=True)
+        if not quiet:
+            typer.echo(f"smcore: {exc}", err=True)
         raise typer.Exit(130) from None
     except KeyError as exc:  # pragma: no cover - defensive: a malformed checkpoint
         raise ConfigError(f"incompatible checkpoint: missing {exc}") from exc
+    except SmcoreError:
+        if quiet:
+            raise typer.Exit(2) from None
+        raise
+    if quiet:
+        return
     typer.echo(
         f"trained {summary['epochs_run']} epochs on {summary['device']} ({summary['amp']}) in "
         f"{summary['seconds']:.0f} s; best validation loss {summary['best_val_loss']:.4f} at epoch "

@@ -23,6 +23,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from smcore.config import Config
+from smcore.distributed import map_tasks
 from smcore.errors import ConfigError, InputError
 from smcore.evaluation import baselines as bl
 from smcore.evaluation.audit import audit_normalisation
@@ -117,6 +118,7 @@ def evaluate_workdir(
     truth_dir: str | Path | None = None,
     progress: bool = True,
     use_qdm: bool = True,
+    client: Any = None,
 ) -> EvaluationResult:
     """Run the whole evaluation of a work directory and write ``WD/evaluation``.
 
@@ -132,10 +134,13 @@ def evaluate_workdir(
         Show progress bars.
     use_qdm : bool
         Add the quantile-delta-mapping baseline when xsdba is importable.
+    client : distributed.Client, optional
+        Run the baseline fits and predictions (ridge blocks, QDM) and the single-model
+        scores as tasks on its cluster (see :mod:`smcore.distributed`); same numbers.
     """
     run = _setup(workdir, cfg, truth_dir)
     with tqdm(total=6, desc="evaluate", disable=not progress) as steps:
-        return _evaluate(run, cfg, steps, progress=progress, use_qdm=use_qdm)
+        return _evaluate(run, cfg, steps, progress=progress, use_qdm=use_qdm, client=client)
 
 
 @dataclass
@@ -213,8 +218,14 @@ def _setup(workdir: str | Path | WorkDir, cfg: Config, truth_dir: str | Path | N
     )
 
 
+def _score_model(job: tuple[np.ndarray, np.ndarray, np.ndarray, EvalGrid]) -> Scores:
+    """Scores of one model's coarse test months ``(time, clat, clon)`` against the reference."""
+    coarse, ref_test, months_test, grid = job
+    return score_product(grid.resample(np.asarray(coarse, dtype=np.float64)), ref_test, months_test)
+
+
 def _evaluate(
-    run: _Run, cfg: Config, steps: Any, *, progress: bool, use_qdm: bool
+    run: _Run, cfg: Config, steps: Any, *, progress: bool, use_qdm: bool, client: Any = None
 ) -> EvaluationResult:
     prepared, grid, notes = run.prepared, run.grid, run.notes
     static = prepared.static
@@ -225,7 +236,7 @@ def _evaluate(
     # Fit on training (and validation) months only.
     steps.set_postfix_str("fitting baselines")
     data = load_fit_data(prepared, grid)
-    fits = fit_baselines(data, grid, use_qdm=use_qdm, progress=progress)
+    fits = fit_baselines(data, grid, use_qdm=use_qdm, progress=progress, client=client)
     if fits.qdm_note:
         notes.append(fits.qdm_note)
     steps.update()
@@ -236,17 +247,21 @@ def _evaluate(
     in_test = select_months(inputs, keys_test, prepared.path, "historical inputs")
     coarse_test = np.asarray(inputs.isel(time=in_test).values, dtype=np.float32)
     products: dict[str, np.ndarray] = {DL: run.dl_test}
-    products.update(predict_baselines(fits, coarse_test, keys_test, grid))
+    products.update(predict_baselines(fits, coarse_test, keys_test, grid, client=client))
     steps.update()
 
     # Scores.
     steps.set_postfix_str("scoring")
     rows, scores = _score_table(products, ref_test, months_test)
-    for m, source_id in enumerate(
-        tqdm(channels, desc="single models", disable=not progress, leave=False)
+    shared: Any = (ref_test, months_test, grid)
+    if client is not None:  # sent to the workers once, not once per model
+        shared = tuple(client.scatter(list(shared), broadcast=True))
+    jobs = [(coarse_test[:, m], *shared) for m in range(len(channels))]
+    for source_id, s in zip(
+        channels,
+        map_tasks(_score_model, jobs, client, desc="single models", progress=progress),
+        strict=True,
     ):
-        values = grid.resample(np.asarray(coarse_test[:, m], dtype=np.float64))
-        s = score_product(values, ref_test, months_test)
         scores[source_id] = s
         rows.append({"product": source_id, **s.row()})
     metrics = pd.DataFrame(rows, columns=["product", *SCORE_COLUMNS])
@@ -274,7 +289,8 @@ def _evaluate(
     if run.truth_dir is not None:
         steps.set_postfix_str("truth")
         truth_metrics = _truth_scores(
-            run.wd, prepared, fits, grid, run.truth_dir, products, keys_test, notes, progress
+            run.wd, prepared, fits, grid, run.truth_dir, products, keys_test, notes, progress,
+            client,
         )
     steps.update()
 
@@ -350,6 +366,7 @@ def _truth_scores(
     keys_test: np.ndarray,
     notes: list[str],
     progress: bool,
+    client: Any = None,
 ) -> pd.DataFrame:
     """Scores against the truth: historical over the test months, each SSP over its months."""
     rows: list[dict[str, Any]] = []
@@ -377,7 +394,7 @@ def _truth_scores(
                 DL: read_fields(dl_da, select_months(dl_da, keys, ppath, "network product"), grid)
             }
             coarse = np.asarray(inputs.values, dtype=np.float32)
-            products.update(predict_baselines(fits, coarse, keys, grid))
+            products.update(predict_baselines(fits, coarse, keys, grid, client=client))
             del coarse
         truth = read_fields(truth_da, select_months(truth_da, keys, tpath, "truth"), grid)
         months = months_of(keys)
@@ -398,9 +415,12 @@ def run_evaluation(
     progress: bool = True,
     use_qdm: bool = True,
     echo: Callable[[str], None] | None = None,
+    client: Any = None,
 ) -> EvaluationResult:
     """:func:`evaluate_workdir` plus a printed summary (``smcore evaluate``, ``smcore run``)."""
-    result = evaluate_workdir(workdir, cfg, truth_dir=truth_dir, progress=progress, use_qdm=use_qdm)
+    result = evaluate_workdir(
+        workdir, cfg, truth_dir=truth_dir, progress=progress, use_qdm=use_qdm, client=client
+    )
     say = echo or print
     say(f"scored {result.n_pixels} pixels x {result.n_months} test months")
     shown = result.metrics[~result.metrics["product"].isin(result.models)]

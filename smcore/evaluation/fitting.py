@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from smcore.distributed import map_tasks, result, submit
 from smcore.evaluation import baselines as bl
-from smcore.evaluation.data import EvalGrid, FitData, chunks, months_of, times_of
+from smcore.evaluation.data import CHUNK_MONTHS, EvalGrid, FitData, chunks, months_of, times_of
 
 __all__ = [
     "DL",
@@ -93,10 +93,83 @@ def _ensemble_mean(coarse: np.ndarray, grid: EvalGrid) -> np.ndarray:
     return out
 
 
+RIDGE_BLOCK_MONTHS = 10 * CHUNK_MONTHS
+"""Months of one ridge task (training moments, predictions): its moments are summed over
+12-month chunks in order, then the blocks' sums in order, in-process and on a cluster alike
+(one block's features at 0.25° over China, 25 models: about 0.4 GB float64)."""
+
+
+def _block_moments(
+    job: tuple[np.ndarray, np.ndarray, np.ndarray, EvalGrid, np.ndarray],
+) -> bl.RidgeMoments:
+    """Ridge moments of one block of months: ``(coarse, months, x_clim, grid, ref_anom)``."""
+    coarse, months, x_clim, grid, ref_anom = job
+    moments: bl.RidgeMoments | None = None
+    for sl in chunks(coarse.shape[0]):
+        feats = _anomaly_features(coarse[sl], months[sl], x_clim, grid)
+        m = bl.ridge_moments(feats, ref_anom[sl])
+        moments = m if moments is None else moments + m
+    assert moments is not None
+    return moments
+
+
+def _block_ridge(
+    job: tuple[np.ndarray, np.ndarray, np.ndarray, EvalGrid, bl.RidgeFit, np.ndarray],
+) -> np.ndarray:
+    """Ridge predictions ``(time, pixel)`` of one block.
+
+    ``job`` is ``(coarse, months, x_clim, grid, fit, clim)``.
+    """
+    coarse, months, x_clim, grid, fit, clim = job
+    out = np.empty_like(clim)
+    for sl in chunks(coarse.shape[0]):
+        feats = _anomaly_features(coarse[sl], months[sl], x_clim, grid)
+        out[sl] = clim[sl] + bl.ridge_predict(fit, feats)
+    return out
+
+
+def _qdm_train(job: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bl.qdm_train(*job)
+
+
+def _qdm_adjust(job: tuple[Any, np.ndarray, np.ndarray]) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bl.qdm_adjust(*job)
+
+
+# A trained xsdba adjustment does not survive pickling; between processes it travels as its
+# dataset (which holds its parameters) and is rebuilt with ``from_dataset``.
+def _qdm_train_ds(job: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Any:
+    return _qdm_train(job).ds
+
+
+def _qdm_adjust_ds(job: tuple[Any, np.ndarray, np.ndarray]) -> np.ndarray:
+    ds, em, times = job
+    return _qdm_adjust((_qdm_from_ds(ds), em, times))
+
+
+def _qdm_from_ds(ds: Any) -> Any:
+    import xsdba
+
+    return xsdba.QuantileDeltaMapping.from_dataset(ds)
+
+
 def fit_baselines(
-    data: FitData, grid: EvalGrid, *, use_qdm: bool = True, progress: bool = False
+    data: FitData,
+    grid: EvalGrid,
+    *,
+    use_qdm: bool = True,
+    progress: bool = False,
+    client: Any = None,
 ) -> BaselineFits:
     """Fit every baseline on the training months (ridge penalty chosen on validation months).
+
+    With ``client`` (a ``distributed.Client``) the QDM training runs as one task while
+    the ridge training moments run as one task per :data:`RIDGE_BLOCK_MONTHS` months;
+    the numbers are identical to the in-process path.
 
     Returns
     -------
@@ -108,15 +181,27 @@ def fit_baselines(
     ref_clim = bl.monthly_climatology(data.ref_train, months_train)
     offset = bl.bias_correction_offset(em_train, data.ref_train, months_train)
 
+    qdm, note = None, ""
+    qdm_job = (data.ref_train, em_train, times_of(data.keys_train))
+    run_qdm = use_qdm and bl.qdm_available()
+    if use_qdm and not run_qdm:
+        note = "xsdba is not importable: qdm_ensemble_mean skipped"
+    if run_qdm and client is not None:
+        qdm = submit(client, _qdm_train_ds, qdm_job)  # runs beside the ridge tasks
+
     # Ridge on anomalies: reference departures from its training climatology regressed on
     # the models' departures from theirs (i.e. twelve calendar-month intercepts, shared slopes).
     x_clim = bl.monthly_climatology(data.coarse_train, months_train)
     ref_anom = data.ref_train - bl.expand_climatology(ref_clim, months_train)
+    jobs = [
+        (data.coarse_train[b], months_train[b], x_clim, grid, ref_anom[b])
+        for b in chunks(data.coarse_train.shape[0], RIDGE_BLOCK_MONTHS)
+    ]
     moments: bl.RidgeMoments | None = None
-    steps = list(chunks(data.coarse_train.shape[0]))
-    for sl in tqdm(steps, desc="ridge: training moments", disable=not progress, leave=False):
-        feats = _anomaly_features(data.coarse_train[sl], months_train[sl], x_clim, grid)
-        m = bl.ridge_moments(feats, ref_anom[sl])
+    for m in map_tasks(
+        _block_moments, jobs, client, desc="ridge: training moments", progress=progress,
+        unit="block",
+    ):
         moments = m if moments is None else moments + m
     assert moments is not None
     candidates = [bl.ridge_solve(moments, lam) for lam in bl.RIDGE_LAMBDAS]
@@ -131,21 +216,19 @@ def fit_baselines(
             sse[i] += np.where(np.isfinite(err), err * err, 0.0).sum(axis=0)
     ridge = bl.ridge_select(candidates, sse)
 
-    qdm, note = None, ""
-    if use_qdm:
-        if bl.qdm_available():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                qdm = bl.qdm_train(data.ref_train, em_train, times_of(data.keys_train))
-        else:
-            note = "xsdba is not importable: qdm_ensemble_mean skipped"
+    if run_qdm:
+        qdm = _qdm_train(qdm_job) if client is None else _qdm_from_ds(result(qdm))
     return BaselineFits(
         ref_clim=ref_clim, offset=offset, x_clim=x_clim, ridge=ridge, qdm=qdm, qdm_note=note
     )
 
 
 def predict_baselines(
-    fits: BaselineFits, coarse: np.ndarray, keys: np.ndarray, grid: EvalGrid
+    fits: BaselineFits,
+    coarse: np.ndarray,
+    keys: np.ndarray,
+    grid: EvalGrid,
+    client: Any = None,
 ) -> dict[str, np.ndarray]:
     """Every baseline product for the months ``keys`` from coarse inputs of those months.
 
@@ -159,6 +242,8 @@ def predict_baselines(
         Scored pixels and resampling weights.
     coarse : numpy.ndarray
         ``(time, model, clat, clon)`` m3 m-3, the months ``keys``.
+    client : distributed.Client, optional
+        Run the QDM adjustment and the ridge blocks as tasks (identical numbers).
 
     Returns
     -------
@@ -167,11 +252,15 @@ def predict_baselines(
     """
     months = months_of(keys)
     em = _ensemble_mean(coarse, grid)
+    qdm = None
+    if fits.qdm is not None and client is not None:
+        qdm = submit(client, _qdm_adjust_ds, (fits.qdm.ds, em, times_of(keys)))
     clim = bl.expand_climatology(fits.ref_clim, months)
     ridge = np.empty_like(em)
-    for sl in chunks(coarse.shape[0]):
-        feats = _anomaly_features(coarse[sl], months[sl], fits.x_clim, grid)
-        ridge[sl] = clim[sl] + bl.ridge_predict(fits.ridge, feats)
+    blocks = list(chunks(coarse.shape[0], RIDGE_BLOCK_MONTHS))
+    jobs = [(coarse[b], months[b], fits.x_clim, grid, fits.ridge, clim[b]) for b in blocks]
+    for b, values in zip(blocks, map_tasks(_block_ridge, jobs, client), strict=True):
+        ridge[b] = values
     out = {
         ENSEMBLE_MEAN: em,
         BC_EM: em + bl.expand_climatology(fits.offset, months),
@@ -179,7 +268,5 @@ def predict_baselines(
         RIDGE: ridge,
     }
     if fits.qdm is not None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            out[QDM] = bl.qdm_adjust(fits.qdm, em, times_of(keys))
+        out[QDM] = _qdm_adjust((fits.qdm, em, times_of(keys))) if client is None else result(qdm)
     return {k: np.asarray(v, dtype=np.float32) for k, v in out.items()}

@@ -10,12 +10,13 @@ pull coastal cells towards NaN) and interpolated bilinearly to the coarse grid.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
-from tqdm.auto import tqdm
 
 from smcore.config import Config
+from smcore.distributed import map_tasks
 from smcore.errors import InputError
 from smcore.io.catalog import CMIP6Dataset
 from smcore.io.cmip6 import CMIP6File, Problem, key_label, open_files
@@ -27,6 +28,7 @@ __all__ = [
     "plan_dataset",
     "model_input",
     "compute_inputs",
+    "regrid_dataset",
     "to_target_convention",
     "TIME_CHUNK",
 ]
@@ -151,44 +153,60 @@ def _find_bad_file(paths: Sequence[str], variable: str) -> tuple[str, str] | Non
     return None
 
 
+def regrid_dataset(
+    ds: CMIP6Dataset, cfg: Config, keys: Sequence[int] | np.ndarray
+) -> np.ndarray:
+    """Read, convert and regrid one dataset: ``array(time, clat, clon)`` float32 m3 m-3.
+
+    Runs in this process or as one task on a dask worker (the data of one dataset is
+    all a task holds). Raises :class:`InputError` naming the file when data cannot be
+    read or is all NaN.
+    """
+    da = model_input(ds, cfg, keys)
+    files = list(da.attrs.get("source_files", []))
+    try:
+        values = np.asarray(da.compute().values, dtype="float32")
+    except Exception as exc:  # noqa: BLE001 - find the culprit and name it
+        bad = _find_bad_file(files, cfg.variable)
+        if bad is not None:
+            raise InputError(bad[0], f"unreadable: {bad[1]}") from exc
+        raise
+    if not np.isfinite(values).any():
+        raise InputError(
+            files[0] if files else None,
+            f"{ds.source_id} {ds.experiment_id}: no valid value over the domain",
+        )
+    return values
+
+
+def _regrid_job(job: tuple[CMIP6Dataset, Config, np.ndarray]) -> np.ndarray:
+    return regrid_dataset(*job)
+
+
 def compute_inputs(
     datasets: Mapping[tuple[str, str], CMIP6Dataset],
     cfg: Config,
     windows: Mapping[str, Sequence[int] | np.ndarray],
     progress: bool = False,
+    client: Any = None,
 ) -> dict[str, np.ndarray]:
-    """Open, regrid and compute each dataset in turn, so memory and open files stay bounded.
+    """Open, regrid and compute each dataset (:func:`regrid_dataset`), keeping memory bounded.
 
     ``datasets`` maps ``(source_id, experiment_id)`` to a catalog entry, ``windows`` each
-    experiment to its monthly keys. Returns ``{experiment: array(time, model, clat, clon)}``
-    float32 m3 m-3 with the models in the order they first appear in ``datasets``.
-    Raises :class:`InputError` naming the file when data cannot be read or is all NaN.
+    experiment to its monthly keys. Without ``client`` the datasets are done one after
+    another here; with a ``distributed.Client`` each dataset is one task on the cluster
+    (a few in flight per worker, see :func:`smcore.distributed.map_tasks`). Returns
+    ``{experiment: array(time, model, clat, clon)}`` float32 m3 m-3 with the models in the
+    order they first appear in ``datasets``. Raises :class:`InputError` naming the file
+    when data cannot be read or is all NaN.
     """
     sources = list(dict.fromkeys(src for src, _ in datasets))
-    out: dict[str, np.ndarray] = {}
-    bar = tqdm(
-        datasets.items(),
-        total=len(datasets),
-        desc="regridding models",
-        unit="dataset",
-        disable=not progress,
+    jobs = [(ds, cfg, np.asarray(windows[exp])) for (_src, exp), ds in datasets.items()]
+    results = map_tasks(
+        _regrid_job, jobs, client, desc="regridding models", progress=progress, unit="dataset"
     )
-    for (src, exp), ds in bar:
-        bar.set_postfix_str(f"{src} {exp}", refresh=False)
-        da = model_input(ds, cfg, windows[exp])
-        files = list(da.attrs.get("source_files", []))
-        try:
-            values = np.asarray(da.compute().values, dtype="float32")
-        except Exception as exc:  # noqa: BLE001 - find the culprit and name it
-            bad = _find_bad_file(files, cfg.variable)
-            if bad is not None:
-                raise InputError(bad[0], f"unreadable: {bad[1]}") from exc
-            raise
-        del da
-        if not np.isfinite(values).any():
-            raise InputError(
-                files[0] if files else None, f"{src} {exp}: no valid value over the domain"
-            )
+    out: dict[str, np.ndarray] = {}
+    for (src, exp), values in zip(datasets, results, strict=True):
         if exp not in out:
             out[exp] = np.full(
                 (values.shape[0], len(sources)) + values.shape[1:], np.nan, dtype="float32"

@@ -8,8 +8,9 @@ Steps (each one also usable on its own, see :mod:`smcore.prep`):
    (:func:`~smcore.prep.channels.select_channels`);
 3. open the reference and every dataset lazily and check them all (coverage, units,
    grids) before reading any data;
-4. compute, one dataset at a time: the reference on the target grid, the land mask and
-   the training statistics, the models on the coarse grid;
+4. compute, one dataset at a time (or one task per dataset and per 5-year reference block
+   on a dask cluster, see :mod:`smcore.distributed`): the reference on the target grid, the
+   land mask and the training statistics, the models on the coarse grid;
 5. write the Zarr store and the manifest atomically.
 """
 
@@ -20,6 +21,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -113,14 +115,18 @@ def prepare(
     force: bool = False,
     progress: bool = False,
     report: Callable[[str], None] | None = None,
+    client: Any = None,
 ) -> PrepareResult:
     """Prepare the study's arrays in ``workdir/prepared`` (see docs/workdir.md).
 
     ``experiments=None`` prepares historical and every scenario found; ``members``
     overrides configured members (``{source_id: member_id}``); ``exclude`` drops models.
     A rerun with unchanged inputs, configuration and options reuses the store unless
-    ``force``. Raises :class:`InputError`/:class:`~smcore.errors.ConfigError` with a
-    one-line message on bad input, before anything is written.
+    ``force``. ``client`` (a ``distributed.Client``, see :mod:`smcore.distributed`) runs
+    the reading and regridding on its cluster: one task per (model, experiment) dataset
+    and one per 5-year block of the reference; the store is identical. Raises
+    :class:`InputError`/:class:`~smcore.errors.ConfigError` with a one-line message on
+    bad input, before anything is written.
     """
     say = report or (lambda _msg: None)
     wd = workdir if isinstance(workdir, WorkDir) else WorkDir(workdir)
@@ -178,11 +184,15 @@ def prepare(
             )
 
     # compute
-    reference = compute_reference(ref_lazy, ref, hist_keys, progress=progress)
+    reference = compute_reference(
+        ref_lazy, ref, hist_keys, progress=progress, client=client, cfg=cfg
+    )
     land = land_mask(reference, china, era5)
     reference[:, ~land] = np.nan
     clim, y_mean, y_std = training_statistics(reference, land, hist_keys, cfg.periods.train)
-    stacked = compute_inputs({k: plan.datasets[k] for k in order}, cfg, windows, progress=progress)
+    stacked = compute_inputs(
+        {k: plan.datasets[k] for k in order}, cfg, windows, progress=progress, client=client
+    )
     x_mean, x_std = input_statistics(stacked["historical"], hist_keys, cfg.periods.train)
     static = static_dataset(
         cfg,

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
 from smcore.config import Config
+from smcore.distributed import map_tasks
 from smcore.errors import InputError
 from smcore.io.cmip6 import key_label, key_to_month_start, month_range
-from smcore.io.era5 import ReferenceData
+from smcore.io.era5 import ReferenceData, open_era5
 from smcore.prep.inputs import to_target_convention
 from smcore.regrid import GridError, bilinear
 
@@ -20,6 +22,7 @@ __all__ = [
     "check_splits",
     "reference_on_target",
     "compute_reference",
+    "reference_block",
     "land_mask",
     "training_statistics",
     "REFERENCE_MIN_WEIGHT",
@@ -84,26 +87,61 @@ def reference_on_target(
     return bilinear(da, cfg.target, names=("lat", "lon"), min_weight=REFERENCE_MIN_WEIGHT)
 
 
+def reference_block(job: tuple[list[Path], Config, np.ndarray]) -> np.ndarray:
+    """The target-grid reference of the months ``keys`` read from ``files`` only.
+
+    ``job`` is ``(files, cfg, keys)``: the ERA5-Land files holding those months (already
+    checked by :func:`~smcore.io.era5.open_era5` on the whole set), the configuration
+    and the monthly keys. Returns ``array(time, lat, lon)`` float32 m3 m-3, the same
+    numbers as the corresponding months of :func:`reference_on_target` on all files.
+    Used as one task per block of years on a dask worker.
+    """
+    files, cfg, keys = job
+    ref = open_era5(
+        files, cfg.reference_variable, transform=lambda da: to_target_convention(da, cfg)
+    )
+    da = reference_on_target(ref, cfg, keys)
+    return np.asarray(da.compute().values, dtype="float32")
+
+
 def compute_reference(
     da: xr.DataArray,
     ref: ReferenceData,
     keys: Sequence[int] | np.ndarray,
     progress: bool = False,
     block: int = 60,
+    client: Any = None,
+    cfg: Config | None = None,
 ) -> np.ndarray:
     """Compute the lazy target-grid reference ``block`` months at a time (memory stays bounded).
 
-    Returns ``array(time, lat, lon)`` float32. Raises :class:`InputError` naming the
-    file when a month has no valid value over the domain.
+    Without ``client`` the blocks are computed here one after another. With a
+    ``distributed.Client`` (and ``cfg``) each block is one task that opens only the
+    files of its years (:func:`reference_block`); the numbers are identical. Returns
+    ``array(time, lat, lon)`` float32. Raises :class:`InputError` naming the file when a
+    month has no valid value over the domain.
     """
     keys = np.asarray(keys)
     out = np.empty(da.shape, dtype="float32")
-    starts = range(0, da.sizes["time"], block)
+    starts = list(range(0, da.sizes["time"], block))
+    if client is None:
+        blocks: Any = (
+            np.asarray(da.isel(time=slice(i, i + block)).compute().values, dtype="float32")
+            for i in starts
+        )
+    else:
+        if cfg is None:
+            raise ValueError("compute_reference: a client needs cfg")
+        jobs = []
+        for i in starts:
+            kb = keys[i : i + block]
+            files = list(dict.fromkeys(ref.file_of(int(k)) for k in kb))
+            jobs.append((files, cfg, kb))
+        blocks = map_tasks(reference_block, jobs, client)
     bar = tqdm(
         total=da.sizes["time"], desc="regridding reference", unit="month", disable=not progress
     )
-    for i in starts:
-        chunk = np.asarray(da.isel(time=slice(i, i + block)).compute().values, dtype="float32")
+    for i, chunk in zip(starts, blocks, strict=True):
         empty = ~np.isfinite(chunk).reshape(chunk.shape[0], -1).any(axis=1)
         if empty.any():
             k = int(keys[i + int(np.flatnonzero(empty)[0])])

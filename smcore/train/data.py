@@ -28,8 +28,12 @@ With ``forced_window`` > 0 (``train.forced_window_years``) the slow part of the 
 anomalies is taken out of the inputs and its ensemble mean added to the target's offset
 (:mod:`smcore.train.forced`): the network then sees and predicts the monthly variability only.
 
-The auxiliary fields (A = 3, fine grid) are, per calendar month: elevation standardised over
-land, the target climatology of that month standardised like the target, and the land mask.
+The auxiliary fields (A = 5, fine grid) are, per calendar month: elevation standardised over
+land, the target climatology of that month standardised like the target, the land mask, and
+latitude and longitude mapped onto -1 … 1 across the domain (0 outside land). The paper's
+three fields say what a place is like; the coordinates also say where it is, so that the
+network can weight the models by region, as a per-pixel regression does (on the full demo
+they lowered the test MAE; see docs/evaluation.md). Checkpoints store their list.
 """
 
 from __future__ import annotations
@@ -45,11 +49,12 @@ import xarray as xr
 
 from smcore.errors import ConfigError, InputError
 from smcore.prep.store import PreparedData
-from smcore.train.forced import slow_anomalies
+from smcore.train.forced import slow_anomalies, window_margin
 
 __all__ = [
     "NORM_MODES",
     "AUX_FIELDS",
+    "LEGACY_AUX_FIELDS",
     "Normalization",
     "TrainingData",
     "StaticFields",
@@ -57,12 +62,15 @@ __all__ = [
     "fit_normalization",
     "ensemble_on_fine",
     "historical_slow",
+    "scenario_continuation",
     "load_training_data",
     "month_index",
 ]
 
 NORM_MODES = ("standard", "anomaly", "local")
-AUX_FIELDS = ("elevation", "target_climatology", "land_mask")
+AUX_FIELDS = ("elevation", "target_climatology", "land_mask", "latitude", "longitude")
+LEGACY_AUX_FIELDS = AUX_FIELDS[:3]
+"""The auxiliary fields of checkpoints written before latitude/longitude were added."""
 
 
 def month_index(time: Any) -> np.ndarray:
@@ -144,8 +152,12 @@ class Normalization:
     x_sd: np.ndarray | None = None
     y_sd: np.ndarray | None = None
     forced_window: float = 0.0
+    aux: tuple[str, ...] = AUX_FIELDS
 
     def __post_init__(self) -> None:
+        unknown = set(self.aux) - set(AUX_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown auxiliary fields {sorted(unknown)}; known: {AUX_FIELDS}")
         for name, mode in (("input_norm", self.input_norm), ("target_norm", self.target_norm)):
             if mode not in NORM_MODES:
                 raise ValueError(f"{name} must be one of {NORM_MODES}, got {mode!r}")
@@ -240,10 +252,19 @@ class Normalization:
         elev = np.where(land, (static.elevation - self.elev_mean) / self.elev_scale, 0.0)
         clim = np.where(land[None], (static.climatology - self.clim_mean) / self.clim_scale, 0.0)
         clim = np.nan_to_num(clim)
-        aux = np.empty((12, len(AUX_FIELDS)) + land.shape, dtype=np.float32)
-        aux[:, 0] = elev
-        aux[:, 1] = clim
-        aux[:, 2] = land
+        lat = np.asarray(static.lat, dtype=np.float64)
+        lon = np.asarray(static.lon, dtype=np.float64)
+        fields = {
+            "elevation": lambda: elev,
+            "target_climatology": lambda: clim,
+            "land_mask": lambda: land,
+            # position in the domain, -1 … 1: lets the network weight the models by region
+            "latitude": lambda: np.where(land, _unit_range(lat)[:, None], 0.0),
+            "longitude": lambda: np.where(land, _unit_range(lon)[None, :], 0.0),
+        }
+        aux = np.empty((12, len(self.aux)) + land.shape, dtype=np.float32)
+        for i, name in enumerate(self.aux):
+            aux[:, i] = fields[name]()
         return aux
 
     # -- (de)serialisation for checkpoints (tensors and plain types only) --
@@ -262,6 +283,7 @@ class Normalization:
         for name in ("y_offset", "y_scale", "clim_mean", "clim_scale", "elev_mean", "elev_scale",
                      "forced_window"):
             state[name] = float(getattr(self, name))
+        state["aux"] = list(self.aux)
         return state
 
     @classmethod
@@ -280,11 +302,18 @@ class Normalization:
             x_sd=array("x_sd"),
             y_sd=array("y_sd"),
             forced_window=float(state.get("forced_window", 0.0)),
+            aux=tuple(str(a) for a in state.get("aux", LEGACY_AUX_FIELDS)),
             **{
                 k: float(state[k])
                 for k in ("y_offset", "y_scale", "clim_mean", "clim_scale", "elev_mean", "elev_scale")
             },
         )
+
+
+def _unit_range(values: np.ndarray) -> np.ndarray:
+    """``values`` mapped linearly onto -1 … 1 (0 for a single value)."""
+    half = (values.max() - values.min()) / 2.0 if values.size else 0.0
+    return (values - values.mean()) / half if half > 0 else np.zeros_like(values)
 
 
 def _safe_scale(value: float) -> float:
@@ -308,9 +337,48 @@ def ensemble_on_fine(slow: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return fine[:, 0].numpy()
 
 
-def historical_slow(norm: Normalization, x: np.ndarray, time: np.ndarray) -> np.ndarray:
-    """Slow anomalies (T, C, h, w) of the historical inputs ``x`` (T, C, h, w), from themselves."""
-    return slow_anomalies(time, norm.x_anomaly(x, month_index(time)), time, norm.forced_window)
+def scenario_continuation(
+    prepared: PreparedData, after: np.datetime64, margin: np.timedelta64
+) -> xr.DataArray | None:
+    """Mean over the prepared scenarios of their inputs in the ``margin`` after ``after``.
+
+    Returns (time, model, clat, clon) m3 m-3 (the months every scenario has), or None when
+    no scenario was prepared. The historical record ends where the scenarios begin, so a
+    local-linear fit at its last years is one-sided; continuing the series with the
+    scenarios (which share their first decade of forcing) centres the fit there.
+    """
+    ssps = [e for e in prepared.experiments if e != "historical"]
+    if not ssps:
+        return None
+    end = np.datetime64(after) + margin
+    parts = []
+    for exp in ssps:
+        da = prepared.inputs(exp).transpose("time", "model", "clat", "clon")
+        t = np.asarray(da["time"].values)
+        keep = np.flatnonzero((t > after) & (t <= end))
+        parts.append(da.isel(time=keep).load())
+    if any(p.sizes["time"] == 0 for p in parts):
+        return None
+    return xr.concat(parts, dim="experiment", join="inner").mean("experiment").astype(np.float32)
+
+
+def historical_slow(
+    norm: Normalization, x: np.ndarray, time: np.ndarray, continuation: xr.DataArray | None = None
+) -> np.ndarray:
+    """Slow anomalies (T, C, h, w) of the historical inputs ``x`` (T, C, h, w) at ``time``.
+
+    Computed from the series itself, continued by ``continuation`` (months after ``time``,
+    see :func:`scenario_continuation`) when given.
+    """
+    src_t, src = time, norm.x_anomaly(x, month_index(time))
+    if continuation is not None:
+        ct = np.asarray(continuation["time"].values)
+        keep = ct > np.asarray(time).max()
+        if keep.any():
+            cx = np.asarray(continuation.values, dtype=np.float32)[keep]
+            src_t = np.concatenate([np.asarray(time), ct[keep]])
+            src = np.concatenate([src, norm.x_anomaly(cx, month_index(ct[keep]))])
+    return slow_anomalies(src_t, src, time, norm.forced_window)
 
 
 def fit_normalization(
@@ -487,7 +555,10 @@ def load_training_data(
         )
     elif len(norm.x_mean) != x.shape[1]:
         raise InputError(prepared.path, f"scaling has {len(norm.x_mean)} channels, store has {x.shape[1]}")
-    slow = historical_slow(norm, x, time) if norm.splits_forced else None
+    slow = None
+    if norm.splits_forced:
+        cont = scenario_continuation(prepared, time.max(), window_margin(norm.forced_window))
+        slow = historical_slow(norm, x, time, cont)
     forced = None if slow is None else ensemble_on_fine(slow, static.land.shape)
     xn = norm.normalize_x(x, months, slow)
     yn = norm.normalize_y(y, static.climatology, months, forced)

@@ -10,7 +10,10 @@
   ``checkpoint_interval_s`` seconds and at the end; ``best.pt`` holds the best-validation state.
   SIGINT/SIGTERM stop after the current step and save ``last.pt`` (``epoch`` = epochs completed,
   so ``--resume`` re-runs the interrupted epoch from the saved weights);
-- deterministic on the CPU for a given seed (uninterrupted, or resumed at an epoch boundary).
+- deterministic on the CPU for a given seed (uninterrupted, or resumed at an epoch boundary);
+- with ``dist`` (``smcore train --ddp`` under torchrun) the same steps run data-parallel: each
+  rank takes its slice of every global batch, rank 0 alone writes files and shows progress
+  (:mod:`smcore.train.ddp`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import pandas as pd
 import torch
@@ -37,6 +40,9 @@ from smcore.train.checkpoint import load_checkpoint, save_checkpoint
 from smcore.train.data import AUX_FIELDS, NORM_MODES, Normalization, TrainingData, load_training_data
 from smcore.train.runtime import Runtime, select_runtime
 from smcore.workdir import WorkDir
+
+if TYPE_CHECKING:
+    from smcore.train.ddp import DistContext
 
 __all__ = [
     "TrainingInterrupted",
@@ -124,10 +130,14 @@ def train_epoch(
     should_stop: Callable[[], bool] = lambda: False,
     deadline: float | None = None,
     progress: tqdm | None = None,
+    dist: DistContext | None = None,
 ) -> EpochResult:
     """One pass over the months ``order`` (indices into ``data``) in mini-batches.
 
     Stops early when ``should_stop()`` turns true or ``time.perf_counter()`` passes ``deadline``.
+    With ``dist``, ``batch_size`` is the global batch, ``model`` is DDP-wrapped, this rank trains
+    on its slice of each batch and the result counts this rank's months only; ``should_stop``
+    must then agree on all ranks and ``deadline`` must be ``None``.
     """
     model.train()
     land = data.land if data.land.device == rt.device else data.land.to(rt.device)
@@ -135,18 +145,22 @@ def train_epoch(
     samples = steps = 0
     stopped = False
     for idx in _batches(order, batch_size):
+        n_global = n = int(idx.shape[0])
+        factor = 1.0
+        if dist is not None:
+            idx, n, factor = dist.shard(idx)
         x, aux, y, w = batch_tensors(data, idx, rt)
         with rt.autocast():
             pred = model(x, aux)
         loss = masked_mse(pred, y, land, w)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss if factor == 1.0 else loss * factor).backward()
         optimizer.step()
-        loss_sum += loss.detach() * idx.shape[0]
-        samples += int(idx.shape[0])
+        loss_sum += loss.detach() * n
+        samples += n
         steps += 1
         if progress is not None:
-            progress.update(int(idx.shape[0]))
+            progress.update(n_global)
         if should_stop():
             stopped = True
             break
@@ -375,18 +389,21 @@ def train(
     progress: bool = True,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     checkpoint_interval_s: float = 10.0,
+    dist: DistContext | None = None,
 ) -> dict[str, Any]:
     """Train YNet on the prepared store of ``workdir``; returns the summary also written to disk.
 
     Writes ``training/last.pt``, ``training/best.pt``, ``training/history.csv`` and
     ``training/summary.json`` (docs/workdir.md). ``on_epoch(epoch, record)`` is called after
-    each completed epoch. Raises :class:`TrainingInterrupted` after saving on SIGINT/SIGTERM.
+    each completed epoch (on every rank). Raises :class:`TrainingInterrupted` after saving on
+    SIGINT/SIGTERM. ``dist``: train data-parallel in a joined process group
+    (:func:`smcore.train.ddp.session`); only rank 0 writes and shows progress.
     """
     wd = workdir if isinstance(workdir, WorkDir) else WorkDir(workdir)
     prepared = open_prepared(wd)
     check_config(cfg, prepared)
     t = cfg.train
-    rt = select_runtime(t.device, t.amp)
+    rt = select_runtime(t.device, t.amp, local_rank=None if dist is None else dist.local_rank)
     fingerprint = prepared.manifest.get("fingerprint")
 
     ckpt: dict[str, Any] | None = None
@@ -429,8 +446,11 @@ def train(
                 history=_read_history(wd.history, int(ckpt["epoch"])),
             )
             _set_rng_state(ckpt["rng_state"], rt.device)
+        if dist is not None:
+            # own dropout streams per rank (a resumed run must not repeat the first epochs' masks)
+            torch.manual_seed(t.seed + dist.rank + 7919 * st.epoch)
         return _run(cfg, wd, rt, model, optimizer, scheduler, data, st, fingerprint, progress, on_epoch,
-                    checkpoint_interval_s)
+                    checkpoint_interval_s, dist)
     finally:
         torch.use_deterministic_algorithms(deterministic_before)
 
@@ -448,12 +468,20 @@ def _run(
     progress: bool,
     on_epoch: Callable[[int, dict[str, float]], None] | None,
     checkpoint_interval_s: float,
+    dist: DistContext | None = None,
 ) -> dict[str, Any]:
     t = cfg.train
     data = _data_on_device(data, rt)
     train_idx = data.splits["train"].to(data.x.device)
     val_idx = data.splits["val"].to(data.x.device)
     common = dict(model=model, cfg=cfg, data=data, fingerprint=fingerprint)
+    # ``model`` stays the bare YNet (checkpoints, evaluation); ``net`` is what takes the steps
+    net: torch.nn.Module = model
+    writer = dist is None or dist.is_main
+    progress = progress and writer
+    if dist is not None:
+        net = dist.wrap(model, rt)
+        val_idx = dist.local_indices(val_idx)
 
     def current_checkpoint(epoch: int, partial: bool = False) -> dict[str, Any]:
         return _checkpoint_dict(
@@ -473,13 +501,16 @@ def _run(
     def flush(epoch: int, partial: bool = False) -> None:
         nonlocal best_snapshot, flushed
         flushed = epoch
+        if not writer:
+            return
         save_checkpoint(current_checkpoint(epoch, partial), wd.checkpoint_last)
         if best_snapshot is not None:
             save_checkpoint(_checkpoint_dict(st=st, **best_snapshot, **common), wd.checkpoint_best)  # type: ignore[arg-type]
             best_snapshot = None
         write_csv(pd.DataFrame(st.history, columns=HISTORY_COLUMNS), wd.history)
 
-    wd.training.mkdir(parents=True, exist_ok=True)
+    if writer:
+        wd.training.mkdir(parents=True, exist_ok=True)
     if st.epoch == 0:
         flush(0)  # an interrupt before the first epoch ends still leaves a usable checkpoint
     n_params = count_parameters(model)
@@ -490,7 +521,8 @@ def _run(
         total=t.epochs, initial=min(st.epoch, t.epochs), desc="train", unit="epoch", disable=not progress,
         dynamic_ncols=True,
     )
-    with _StopFlag() as stop, outer:
+    with _StopFlag() as local_stop, outer:
+        stop = local_stop if dist is None else dist.agreed(local_stop)
         epoch = st.epoch
         while epoch < t.epochs:
             if t.early_stopping > 0 and st.bad_epochs >= t.early_stopping:
@@ -504,26 +536,35 @@ def _run(
                 total=int(order.shape[0]), desc=f"epoch {epoch}", unit="month", leave=False,
                 disable=not progress, dynamic_ncols=True,
             ) as inner:
-                res = train_epoch(model, optimizer, data, order, t.batch_size, rt, should_stop=stop,
-                                  progress=inner)
+                res = train_epoch(net, optimizer, data, order, t.batch_size, rt, should_stop=stop,
+                                  progress=inner, dist=dist)
             if res.stopped:
                 flush(epoch - 1, partial=True)
+                if dist is not None:
+                    dist.barrier()  # the launcher stops all ranks once one exits non-zero
                 raise TrainingInterrupted(
                     f"training interrupted in epoch {epoch}: {wd.checkpoint_last} holds the weights "
                     f"after {epoch - 1} full epochs plus the partial one; continue with "
                     "`smcore train --resume`"
                 )
             val = evaluate(model, data, val_idx, max(t.batch_size, 8), rt)
-            train_loss, val_loss = res.mean(), val.mean()  # the one host sync per epoch
+            if dist is None:
+                train_loss, val_loss = res.mean(), val.mean()  # the one host sync per epoch
+            else:  # the same numbers on every rank, so that all take the same decisions
+                sums = [res.loss_sum, res.samples, val.loss_sum, val.samples]
+                tl, tn, vl, vn = dist.sum(sums, rt.device)
+                train_loss, val_loss = tl / max(tn, 1.0), vl / max(vn, 1.0)
             if not math.isfinite(train_loss):
                 flush(epoch - 1, partial=True)
+                if dist is not None:
+                    dist.barrier()
                 raise SmcoreError(f"training diverged in epoch {epoch} (loss {train_loss}); lower --lr")
             lr = float(optimizer.param_groups[0]["lr"])
             scheduler.step(val_loss)
             st.epoch = epoch
             if val_loss < st.best_val_loss:
                 st.best_val_loss, st.best_epoch, st.bad_epochs = val_loss, epoch, 0
-                best_snapshot = dict(
+                best_snapshot = None if not writer else dict(
                     model_state=copy.deepcopy(model.state_dict()),
                     optimizer_state=copy.deepcopy(optimizer.state_dict()),
                     scheduler_state=copy.deepcopy(scheduler.state_dict()),
@@ -557,6 +598,7 @@ def _run(
         "seconds": seconds,
         "stopped_early": stopped_early,
         "batch_size": t.batch_size,
+        "world_size": 1 if dist is None else dist.world_size,
         "input_norm": data.norm.input_norm,
         "target_norm": data.norm.target_norm,
         "forced_window_years": data.norm.forced_window,
@@ -565,5 +607,6 @@ def _run(
             sum(r["seconds"] for r in st.history) / trained if trained else float("nan")
         ),
     }
-    write_json(summary, wd.training / "summary.json")
+    if writer:
+        write_json(summary, wd.training / "summary.json")
     return summary

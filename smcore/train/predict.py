@@ -23,7 +23,14 @@ from smcore.io.netcdf import CF_COORD_ATTRS, provenance_attrs
 from smcore.models.ynet import YNet
 from smcore.prep.store import PreparedData, open_prepared
 from smcore.train.checkpoint import file_sha256, load_checkpoint, model_from_checkpoint
-from smcore.train.data import Normalization, StaticFields, ensemble_on_fine, load_static, month_index
+from smcore.train.data import (
+    Normalization,
+    StaticFields,
+    ensemble_on_fine,
+    load_static,
+    month_index,
+    scenario_continuation,
+)
 from smcore.train.forced import slow_anomalies, window_margin
 from smcore.train.runtime import Runtime, select_runtime
 from smcore.workdir import WorkDir
@@ -213,10 +220,14 @@ def predict(
         time = np.asarray(da["time"].values)
         source = None
         if norm.splits_forced:
-            # a scenario's slow anomalies continue the historical series across 2014/2015
+            # a scenario's slow anomalies continue the historical series across 2014/2015, and
+            # the historical series is continued by the scenarios' mean (as in training)
             arrays = [da]
             if exp != "historical" and "historical" in prepared.experiments:
                 arrays = [prepared.inputs("historical").transpose("time", "model", "clat", "clon"), da]
+            elif exp == "historical":
+                cont = scenario_continuation(prepared, time.max(), window_margin(norm.forced_window))
+                arrays = [da] if cont is None else [da, cont]
             source = AnomalySource(arrays, norm)
         attrs: dict[str, Any] = provenance_attrs(
             f"CMIP6_DL merged and downscaled surface soil moisture, {exp}",

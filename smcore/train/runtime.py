@@ -64,12 +64,16 @@ def _mps_available() -> bool:
     return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
 
 
-def select_runtime(device: str = "auto", amp: str = "auto") -> Runtime:
+def select_runtime(
+    device: str = "auto", amp: str = "auto", *, local_rank: int | None = None
+) -> Runtime:
     """Resolve ``device`` (auto|cpu|cuda[:i]|mps) and ``amp`` (auto|bf16|off).
 
     ``auto`` picks CUDA, then MPS, then the CPU. ``amp=auto`` means bf16 autocast on CUDA
     GPUs that support it and on CPUs with native bf16 (AVX-512 BF16/AMX), fp32 elsewhere.
     Channels-last is used with bf16 and on CUDA, where it is the fast layout for convolutions.
+    With ``local_rank`` (data-parallel training, one process per GPU) the GPU is
+    ``cuda:local_rank`` and ``device`` must not name an index.
     """
     kind = device.split(":")[0]
     if kind not in DEVICES:
@@ -83,6 +87,17 @@ def select_runtime(device: str = "auto", amp: str = "auto") -> Runtime:
         raise ConfigError("device 'cuda' requested but no CUDA GPU is available")
     if kind == "mps" and not _mps_available():
         raise ConfigError("device 'mps' requested but MPS is not available")
+    if local_rank is not None and kind == "cuda":
+        if ":" in device:
+            raise ConfigError(
+                f"device {device!r}: with --ddp each process uses cuda:LOCAL_RANK; pass --device cuda"
+            )
+        if local_rank >= torch.cuda.device_count():
+            raise ConfigError(
+                f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} CUDA GPUs are "
+                "visible: lower torchrun's --nproc-per-node"
+            )
+        device = f"cuda:{local_rank}"
     dev = torch.device(device)
     if kind == "cuda":
         bf16_ok = torch.cuda.is_bf16_supported()
