@@ -38,6 +38,7 @@ they lowered the test MAE; see docs/evaluation.md). Checkpoints store their list
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,11 +64,14 @@ __all__ = [
     "ensemble_on_fine",
     "historical_slow",
     "scenario_continuation",
+    "slow_series",
+    "AnomalySource",
     "load_training_data",
     "month_index",
 ]
 
 NORM_MODES = ("standard", "anomaly", "local")
+INPUT_DIMS = ("time", "model", "clat", "clon")
 AUX_FIELDS = ("elevation", "target_climatology", "land_mask", "latitude", "longitude")
 LEGACY_AUX_FIELDS = AUX_FIELDS[:3]
 """The auxiliary fields of checkpoints written before latitude/longitude were added."""
@@ -353,7 +357,7 @@ def scenario_continuation(
     end = np.datetime64(after) + margin
     parts = []
     for exp in ssps:
-        da = prepared.inputs(exp).transpose("time", "model", "clat", "clon")
+        da = prepared.inputs(exp).transpose(*INPUT_DIMS)
         t = np.asarray(da["time"].values)
         keep = np.flatnonzero((t > after) & (t <= end))
         parts.append(da.isel(time=keep).load())
@@ -370,15 +374,70 @@ def historical_slow(
     Computed from the series itself, continued by ``continuation`` (months after ``time``,
     see :func:`scenario_continuation`) when given.
     """
-    src_t, src = time, norm.x_anomaly(x, month_index(time))
-    if continuation is not None:
-        ct = np.asarray(continuation["time"].values)
-        keep = ct > np.asarray(time).max()
-        if keep.any():
-            cx = np.asarray(continuation.values, dtype=np.float32)[keep]
-            src_t = np.concatenate([np.asarray(time), ct[keep]])
-            src = np.concatenate([src, norm.x_anomaly(cx, month_index(ct[keep]))])
-    return slow_anomalies(src_t, src, time, norm.forced_window)
+    own = xr.DataArray(np.asarray(x), dims=INPUT_DIMS, coords={"time": np.asarray(time)})
+    return AnomalySource([own] if continuation is None else [own, continuation], norm).slow(time)
+
+
+def slow_series(
+    prepared: PreparedData, experiment: str, norm: Normalization, own: xr.DataArray | None = None
+) -> list[xr.DataArray]:
+    """The inputs (time, model, clat, clon), in time order, whose slow anomalies serve ``experiment``.
+
+    A scenario continues the historical record across 2014/2015; the historical record is
+    continued by the scenarios' mean (:func:`scenario_continuation`). ``own`` is the
+    experiment's own inputs when already at hand (default: read from ``prepared``).
+    """
+    if own is None:
+        own = prepared.inputs(experiment).transpose(*INPUT_DIMS)
+    if experiment != "historical":
+        if "historical" not in prepared.experiments:
+            return [own]
+        return [prepared.inputs("historical").transpose(*INPUT_DIMS), own]
+    after = np.asarray(own["time"].values).max()
+    cont = scenario_continuation(prepared, after, window_margin(norm.forced_window))
+    return [own] if cont is None else [own, cont]
+
+
+class AnomalySource:
+    """Monthly model anomalies of consecutive experiments (historical, then a scenario), read lazily.
+
+    ``between(lo, hi)`` reads only the months in ``[lo, hi]``, so the slow anomalies of a
+    block of months need the block plus a window margin, never a whole experiment.
+    """
+
+    def __init__(self, arrays: Sequence[xr.DataArray], norm: Normalization) -> None:
+        self.norm = norm
+        self.parts: list[tuple[xr.DataArray, np.ndarray]] = []
+        end = None
+        for da in arrays:
+            t = np.asarray(da["time"].values)
+            if end is not None:
+                keep = np.flatnonzero(t > end)
+                if keep.size == 0:
+                    continue
+                da, t = da.isel(time=slice(int(keep[0]), None)), t[int(keep[0]):]
+            self.parts.append((da, t))
+            end = t[-1]
+
+    def between(self, lo: np.datetime64, hi: np.datetime64) -> tuple[np.ndarray, np.ndarray]:
+        """Times (T,) and anomalies (T, C, h, w) m3 m-3 of the months in ``[lo, hi]``."""
+        times, values = [], []
+        for da, t in self.parts:
+            idx = np.flatnonzero((t >= lo) & (t <= hi))
+            if idx.size:
+                sl = slice(int(idx[0]), int(idx[-1]) + 1)
+                x = np.asarray(da.isel(time=sl).values, dtype=np.float32)
+                times.append(t[sl])
+                values.append(self.norm.x_anomaly(x, month_index(t[sl])))
+        return np.concatenate(times), np.concatenate(values)
+
+    def slow(self, time: np.ndarray) -> np.ndarray:
+        """Slow anomalies (T, C, h, w) at the months ``time`` (:mod:`smcore.train.forced`)."""
+        margin = window_margin(self.norm.forced_window)
+        t0, t1 = np.asarray(time).min(), np.asarray(time).max()
+        src_t, src = self.between(t0 - margin, t1 + margin)
+        return slow_anomalies(src_t, src, time, self.norm.forced_window)
+
 
 
 def fit_normalization(
@@ -516,7 +575,7 @@ class TrainingData:
 
 
 def _historical_inputs(prepared: PreparedData, time: np.ndarray) -> xr.DataArray:
-    da = prepared.inputs("historical").transpose("time", "model", "clat", "clon")
+    da = prepared.inputs("historical").transpose(*INPUT_DIMS)
     if list(map(str, da["model"].values)) != prepared.channels:
         raise InputError(prepared.path, "historical inputs and root store disagree on the model order")
     if da.sizes["time"] != len(time) or not np.array_equal(
@@ -557,8 +616,8 @@ def load_training_data(
         raise InputError(prepared.path, f"scaling has {len(norm.x_mean)} channels, store has {x.shape[1]}")
     slow = None
     if norm.splits_forced:
-        cont = scenario_continuation(prepared, time.max(), window_margin(norm.forced_window))
-        slow = historical_slow(norm, x, time, cont)
+        series = slow_series(prepared, "historical", norm, own=x_da.copy(data=x))
+        slow = AnomalySource(series, norm).slow(time)
     forced = None if slow is None else ensemble_on_fine(slow, static.land.shape)
     xn = norm.normalize_x(x, months, slow)
     yn = norm.normalize_y(y, static.climatology, months, forced)

@@ -13,7 +13,6 @@ from typing import Any, Sequence
 import netCDF4
 import numpy as np
 import torch
-import xarray as xr
 from tqdm.auto import tqdm
 
 from smcore.config import Config
@@ -24,14 +23,15 @@ from smcore.models.ynet import YNet
 from smcore.prep.store import PreparedData, open_prepared
 from smcore.train.checkpoint import file_sha256, load_checkpoint, model_from_checkpoint
 from smcore.train.data import (
+    INPUT_DIMS,
+    AnomalySource,
     Normalization,
     StaticFields,
     ensemble_on_fine,
     load_static,
     month_index,
-    scenario_continuation,
+    slow_series,
 )
-from smcore.train.forced import slow_anomalies, window_margin
 from smcore.train.runtime import Runtime, select_runtime
 from smcore.workdir import WorkDir
 
@@ -121,47 +121,6 @@ def _create_product(
     return var
 
 
-class AnomalySource:
-    """Monthly model anomalies of consecutive experiments (historical, then a scenario), read lazily.
-
-    ``between(lo, hi)`` reads only the months in ``[lo, hi]``, so the slow anomalies of a
-    block of months need the block plus a window margin, never a whole experiment.
-    """
-
-    def __init__(self, arrays: Sequence[xr.DataArray], norm: Normalization) -> None:
-        self.norm = norm
-        self.parts: list[tuple[xr.DataArray, np.ndarray]] = []
-        end = None
-        for da in arrays:
-            t = np.asarray(da["time"].values)
-            if end is not None:
-                keep = np.flatnonzero(t > end)
-                if keep.size == 0:
-                    continue
-                da, t = da.isel(time=slice(int(keep[0]), None)), t[int(keep[0]):]
-            self.parts.append((da, t))
-            end = t[-1]
-
-    def between(self, lo: np.datetime64, hi: np.datetime64) -> tuple[np.ndarray, np.ndarray]:
-        """Times (T,) and anomalies (T, C, h, w) m3 m-3 of the months in ``[lo, hi]``."""
-        times, values = [], []
-        for da, t in self.parts:
-            idx = np.flatnonzero((t >= lo) & (t <= hi))
-            if idx.size:
-                sl = slice(int(idx[0]), int(idx[-1]) + 1)
-                x = np.asarray(da.isel(time=sl).values, dtype=np.float32)
-                times.append(t[sl])
-                values.append(self.norm.x_anomaly(x, month_index(t[sl])))
-        return np.concatenate(times), np.concatenate(values)
-
-    def slow(self, time: np.ndarray) -> np.ndarray:
-        """Slow anomalies (T, C, h, w) at the months ``time`` (:mod:`smcore.train.forced`)."""
-        margin = window_margin(self.norm.forced_window)
-        t0, t1 = np.asarray(time).min(), np.asarray(time).max()
-        src_t, src = self.between(t0 - margin, t1 + margin)
-        return slow_anomalies(src_t, src, time, self.norm.forced_window)
-
-
 def _experiments(cfg: Config, prepared: PreparedData, wanted: Sequence[str] | None) -> list[str]:
     if wanted is None:
         exps = [e for e in cfg.experiments if e in prepared.experiments]
@@ -214,21 +173,13 @@ def predict(
     sha = file_sha256(ckpt_path)
     paths = []
     for exp in _experiments(cfg, prepared, experiments):
-        da = prepared.inputs(exp).transpose("time", "model", "clat", "clon")
+        da = prepared.inputs(exp).transpose(*INPUT_DIMS)
         if [str(m) for m in da["model"].values] != channels:
             raise InputError(prepared.path, f"inputs of {exp} are not in the checkpoint's model order")
         time = np.asarray(da["time"].values)
         source = None
         if norm.splits_forced:
-            # a scenario's slow anomalies continue the historical series across 2014/2015, and
-            # the historical series is continued by the scenarios' mean (as in training)
-            arrays = [da]
-            if exp != "historical" and "historical" in prepared.experiments:
-                arrays = [prepared.inputs("historical").transpose("time", "model", "clat", "clon"), da]
-            elif exp == "historical":
-                cont = scenario_continuation(prepared, time.max(), window_margin(norm.forced_window))
-                arrays = [da] if cont is None else [da, cont]
-            source = AnomalySource(arrays, norm)
+            source = AnomalySource(slow_series(prepared, exp, norm, own=da), norm)
         attrs: dict[str, Any] = provenance_attrs(
             f"CMIP6_DL merged and downscaled surface soil moisture, {exp}",
             config_json=cfg.to_json(),
