@@ -217,28 +217,12 @@ def fill_nearest(da: xr.DataArray) -> xr.DataArray:
 
 def grid_coords(grid: GridSpec, names: tuple[str, str] = ("lat", "lon")) -> dict[str, xr.DataArray]:
     """CF coordinate variables of a grid, named ``names`` (e.g. ``("clat", "clon")``)."""
+    from smcore.io.netcdf import CF_COORD_ATTRS  # smcore.io imports this module
+
     lat_name, lon_name = names
     return {
-        lat_name: xr.DataArray(
-            grid.lat,
-            dims=lat_name,
-            attrs={
-                "standard_name": "latitude",
-                "long_name": "latitude",
-                "units": "degrees_north",
-                "axis": "Y",
-            },
-        ),
-        lon_name: xr.DataArray(
-            grid.lon,
-            dims=lon_name,
-            attrs={
-                "standard_name": "longitude",
-                "long_name": "longitude",
-                "units": "degrees_east",
-                "axis": "X",
-            },
-        ),
+        lat_name: xr.DataArray(grid.lat, dims=lat_name, attrs=dict(CF_COORD_ATTRS["lat"])),
+        lon_name: xr.DataArray(grid.lon, dims=lon_name, attrs=dict(CF_COORD_ATTRS["lon"])),
     }
 
 
