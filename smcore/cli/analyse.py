@@ -25,11 +25,9 @@ def analyse_command(
 ) -> None:
     """SSMI trends (Theil-Sen, Mann-Kendall), change rates and area fractions -> WD/analysis."""
     from smcore.analysis.analyse import analyse
-    from smcore.distributed import parse_scheduler
     from smcore.distributed import scheduler as dask_scheduler
 
     cfg = workdir_config(workdir, config)
-    parse_scheduler(scheduler)
     with dask_scheduler(scheduler, report=typer.echo) as client:
         result = analyse(
             WorkDir(workdir), cfg, truth=truth, progress=not quiet, figures=not no_figures,

@@ -25,11 +25,9 @@ def evaluate_command(
     config: Path | None = CONFIG_OPTION,
 ) -> None:
     """Score CMIP6_DL, the ensemble mean, every model and the baselines on the test months."""
-    from smcore.distributed import parse_scheduler
     from smcore.distributed import scheduler as dask_scheduler
     from smcore.evaluation.evaluate import run_evaluation
 
     cfg = workdir_config(workdir, config)
-    parse_scheduler(scheduler)
     with dask_scheduler(scheduler, report=typer.echo) as client:
         run_evaluation(workdir, cfg, truth, use_qdm=not no_qdm, echo=typer.echo, client=client)

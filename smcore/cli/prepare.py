@@ -76,7 +76,6 @@ def prepare_command(
     config: Path | None = CONFIG_OPTION,
 ) -> None:
     """Regrid models to the coarse grid and ERA5-Land to the target grid; write WD/prepared."""
-    from smcore.distributed import parse_scheduler
     from smcore.distributed import scheduler as dask_scheduler
     from smcore.prep.prepare import prepare
 
@@ -93,7 +92,6 @@ def prepare_command(
     exps = split_csv(experiments)
     if exps is None and config_sets_experiments(config):
         exps = list(cfg.experiments)
-    parse_scheduler(scheduler)  # a bad value fails before any work
     with dask_scheduler(scheduler, report=typer.echo) as client:
         prepare(
             cfg,

@@ -40,7 +40,6 @@ def run_command(
     """Run the whole pipeline on CMIP6 + ERA5-Land files; steps already up to date are skipped."""
     import time
 
-    from smcore.distributed import parse_scheduler
     from smcore.pipeline import run_pipeline
 
     cfg = build_config(
@@ -59,7 +58,6 @@ def run_command(
     exps = split_csv(experiments)
     if exps is None and config_sets_experiments(config):
         exps = list(cfg.experiments)
-    parse_scheduler(scheduler)
     t0 = time.perf_counter()
     timings = run_pipeline(
         cfg,
