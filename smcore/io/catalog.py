@@ -172,20 +172,7 @@ def group_files(files: Iterable[CMIP6File]) -> list[CMIP6Dataset]:
     for f in files:
         by_id[f.identity].append(f)
     datasets = [_diagnose(ident, fs) for ident, fs in by_id.items()]
-    return sorted(
-        datasets,
-        key=lambda d: tuple(
-            "" if v is None else v
-            for v in (
-                d.source_id,
-                d.experiment_id,
-                d.member_id,
-                d.table_id,
-                d.variable_id,
-                d.grid_label,
-            )
-        ),
-    )
+    return sorted(datasets, key=lambda d: tuple(getattr(d, k) or "" for k in IDENTITY))
 
 
 def _diagnose(ident: tuple[str | None, ...], files: list[CMIP6File]) -> CMIP6Dataset:
