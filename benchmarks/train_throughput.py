@@ -2,9 +2,13 @@
 
 The naive loop is what the reference code does: batch 1, fp32, the sample copied host →
 device every step and ``loss.item()`` every step. The project loop is
-:func:`smcore.train.loop.train_epoch`: batches of ``--batch-size``, bf16 autocast and
-channels-last where the device supports them, data resident on the device, losses
-accumulated on the device.
+:func:`smcore.train.loop.train_epoch`: batches of ``--batch-size`` (run in passes of the
+runtime's micro-batch, 4 months on the CPU), bf16 autocast and channels-last where the device
+supports them, data resident on the device, losses accumulated on the device.
+
+Besides the two rates it prints the work per sample (counted by torch's FLOP counter), and,
+where the project runs in bf16, the fp32 and bf16 rates of one dense 64→64 convolution: the
+most this hardware gives a convolution, hence a ceiling for the project loop's samples/s.
 
 Both start from the same weights and see the same synthetic data (C=25 models on the
 18×33 coarse grid → 144×264, by default). The last line printed is::
@@ -123,13 +127,23 @@ class NaiveLoop:
         return samples, clock() - t0
 
 
-def conv_ceiling(rt: Runtime, features: int, size: tuple[int, int], batch: int, seconds: float) -> float:
-    """Speed-up of the runtime's precision over fp32 on the network's dominant kernel.
+def train_flops_per_sample(model: YNet, data: TrainingData) -> float:
+    """FLOPs of one training sample (forward + backward, batch 1), counted by torch."""
+    from torch.utils.flop_counter import FlopCounterMode
 
-    Times forward + backward of one ``features``→``features`` 3×3 convolution on the fine
-    grid (where most of YNet's FLOPs are) in fp32 and in the project's precision/layout,
-    same input. It bounds what precision alone can buy the project loop on this hardware
-    (e.g. ~2× for AVX-512 BF16 without AMX).
+    m = copy.deepcopy(model).float().cpu()
+    with FlopCounterMode(display=False) as counter:
+        m(data.x[:1], data.aux[:1]).sum().backward()
+    return float(counter.get_total_flops())
+
+
+def conv_rates(
+    rt: Runtime, features: int, size: tuple[int, int], batch: int, seconds: float
+) -> tuple[float, float]:
+    """GFLOP/s of a dense ``features``→``features`` 3×3 convolution, fp32 and project precision.
+
+    Times forward + weight gradient on a (``batch``, ``features``, *size) input, same input in
+    both precisions/layouts.
     """
     conv = torch.nn.Conv2d(features, features, 3, padding=1).to(rt.device)
     x = torch.randn(batch, features, *size, device=rt.device)
@@ -148,8 +162,23 @@ def conv_ceiling(rt: Runtime, features: int, size: tuple[int, int], batch: int, 
         return n / (time.perf_counter() - t0)
 
     rate(False), rate(True)  # warm-up
-    fp32 = rate(False)
-    return rate(True) / fp32
+    flops = 2 * 2 * features * features * 9 * batch * size[0] * size[1]  # forward + weight gradient
+    return rate(False) * flops / 1e9, rate(True) * flops / 1e9
+
+
+def conv_ceiling(
+    rt: Runtime, features: int, coarse: tuple[int, int], scale: int, batch: int, seconds: float
+) -> tuple[float, float]:
+    """Best fp32 and best project-precision GFLOP/s over the convolution shapes YNet trains with.
+
+    The shapes: its trunk's (coarse grid, ``batch`` months) and its fine-grid layers' (one month
+    and ``batch`` months), all at width ``features``. Their best rate is about what this hardware
+    gives a convolution at all, so the whole loop, with its narrower layers, element-wise work
+    and optimiser, cannot train faster than ``best / (FLOPs per sample)`` samples/s.
+    """
+    fine = (coarse[0] * scale, coarse[1] * scale)
+    rates = [conv_rates(rt, features, size, b, seconds) for size, b in ((coarse, batch), (fine, 1), (fine, batch))]
+    return max(r[0] for r in rates), max(r[1] for r in rates)
 
 
 def main() -> None:
@@ -158,6 +187,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0, help="timed seconds per loop (all rounds)")
     ap.add_argument("--batch-size", type=int, default=None, help="project batch size (default 8; 32 on CUDA)")
     ap.add_argument("--amp", default="auto", help="project precision: auto | bf16 | off")
+    ap.add_argument("--micro-batch", type=int, default=0,
+                    help="project months per forward/backward pass (0 = auto: 4 on the CPU, whole batch on GPUs)")
     ap.add_argument("--months", type=int, default=96, help="synthetic months held in memory")
     ap.add_argument("--channels", type=int, default=25)
     ap.add_argument("--coarse", default="18x33", help="coarse grid h x w")
@@ -173,7 +204,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    rt = select_runtime(args.device, args.amp)
+    rt = select_runtime(args.device, args.amp, micro_batch=args.micro_batch)
     bs = args.batch_size or (32 if rt.device.type == "cuda" else 8)
     if rt.device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -182,6 +213,7 @@ def main() -> None:
     torch.manual_seed(0)
     model = YNet(args.channels, len(AUX_FIELDS), args.features, args.depth, args.scale, dropout=0.1)
     print(f"device={rt.name} amp={rt.amp} channels_last={rt.channels_last} batch={bs} "
+          f"micro_batch={rt.micro_batch or bs} "
           f"threads={torch.get_num_threads()} params={count_parameters(model):,} "
           f"grid={h}x{w}->{h * args.scale}x{w * args.scale} C={args.channels}", flush=True)
     # The two loops alternate in rounds so that load from other processes hits both alike.
@@ -200,11 +232,17 @@ def main() -> None:
     print(f"naive   (batch 1, fp32, copy + .item() per step): {naive:8.2f} samples/s")
     print(f"project (batch {bs}, {rt.amp}, resident data):     {project:8.2f} samples/s")
     print(f"seconds per epoch of 600 training months: project {600 / project:.1f} s, naive {600 / naive:.1f} s")
+    gflop = train_flops_per_sample(model, data) / 1e9
+    print(f"work: {gflop:.1f} GFLOP per training sample; project {project * gflop:.0f} GFLOP/s, "
+          f"naive {naive * gflop:.0f} GFLOP/s")
     if args.ceiling and rt.amp_dtype is not None:
-        size = (h * args.scale, w * args.scale)
-        ceil = conv_ceiling(rt, args.features, size, bs, max(1.0, args.seconds / 10))
-        print(f"precision ceiling: a {args.features}->{args.features} 3x3 conv on {size[0]}x{size[1]}, batch {bs}, "
-              f"runs {ceil:.2f}x faster in {rt.amp} than in fp32 on this device")
+        micro = min(bs, rt.micro_batch or bs)
+        fp32, amp = conv_ceiling(rt, args.features, (h, w), args.scale, micro, max(1.0, args.seconds / 20))
+        print(f"precision ceiling: YNet's {args.features}->{args.features} 3x3 convs run at best {amp:.0f} GFLOP/s in "
+              f"{rt.amp} and {fp32:.0f} GFLOP/s in fp32 on this device ({amp / fp32:.2f}x)")
+        print(f"a loop running entirely at that {rt.amp} rate would train {amp / gflop:.1f} samples/s: "
+              f"ratio {amp / gflop / naive:.2f} (the project loop reaches {project * gflop / amp:.0%} of it, "
+              f"the naive loop {naive * gflop / fp32:.0%} of the fp32 rate)")
     print(f"train_throughput ratio={project / naive:.2f} project={project:.2f} naive={naive:.2f} "
           f"device={rt.name.replace(' ', '_')}")
 

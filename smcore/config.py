@@ -205,6 +205,7 @@ class TrainConfig:
     plateau_patience: int = 5
     early_stopping: int = 15
     amp: str = "auto"
+    micro_batch: int = 0  # months per forward/backward pass; 0 = auto (smcore.train.runtime)
     input_norm: str = "anomaly"  # "standard" | "anomaly" | "local" (see smcore.train.data)
     target_norm: str = "anomaly"  # "standard" | "anomaly" | "local" (see smcore.train.data)
     forced_window_years: int = 21  # slow (forced) anomalies bypass the network; 0 = off (smcore.train.forced)

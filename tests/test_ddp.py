@@ -105,10 +105,11 @@ def test_ddp_on_two_cpu_processes_matches_one_process(prepared_dir: Path, tmp_pa
     multi = _fresh_workdir(prepared_dir, tmp_path, "ddp")
     env = {k: v for k, v in os.environ.items() if k not in TORCHRUN_VARS}
     env["OMP_NUM_THREADS"] = "1"
+    # each rank's 2 months go through in 2 passes (DDP's no_sync on the first): the same gradients
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "smcore", *args, "--ddp", "--workdir", str(multi)]
+           "-m", "smcore", *args, "--micro-batch", "1", "--ddp", "--workdir", str(multi)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # the single-process reference runs meanwhile, in this process
+    # the single-process reference runs meanwhile, in this process, in one pass of 4 months
     assert cli_main([*args, "--workdir", str(single)]) == 0
     out, err = proc.communicate(timeout=240)
     assert proc.returncode == 0, err[-3000:]
@@ -129,7 +130,7 @@ def test_ddp_on_two_cpu_processes_matches_one_process(prepared_dir: Path, tmp_pa
     for col in ("train_loss", "val_loss", "lr"):
         assert h2[col].to_numpy() == pytest.approx(h1[col].to_numpy(), rel=1e-5)
     summary = json.loads((multi / "training" / "summary.json").read_text())
-    assert summary["world_size"] == 2 and summary["batch_size"] == 4
+    assert summary["world_size"] == 2 and summary["batch_size"] == 4 and summary["micro_batch"] == 1
 
 
 def _interrupted_rank(rank: int, port: int, wd: str, result: str) -> None:

@@ -220,6 +220,41 @@ def test_tiny_overfit_loss_falls_by_90_percent(prepared_dir: Path) -> None:
     assert last <= 0.1 * first
 
 
+@pytest.mark.parametrize("micro", [1, 2, 3])
+def test_micro_batches_give_the_batch_gradient(prepared_dir: Path, micro: int) -> None:
+    """A batch run in passes of ``micro`` months (uneven last pass included) gets the same
+    gradient and loss as one pass, and leaves the optimiser in the same state."""
+    prepared = open_prepared(prepared_dir)
+    data = load_training_data(prepared)
+    from smcore.train.loop import build_model
+
+    results = []
+    for m in (5, micro):
+        rt = select_runtime("cpu", "off", micro_batch=m)
+        assert len(rt.parts(5)) == -(-5 // m)
+        torch.manual_seed(0)
+        model = build_model(tiny_config(), len(data.channels), data.static.scale)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        res = train_epoch(model, opt, data, data.splits["train"][:5], 5, rt)
+        results.append((res, {k: p.grad.clone() for k, p in model.named_parameters()}, model.state_dict()))
+    (one, g1, w1), (many, g2, w2) = results
+    assert many.samples == one.samples == 5 and many.steps == one.steps == 1
+    assert many.mean() == pytest.approx(one.mean(), rel=1e-6)
+    for k in g1:
+        torch.testing.assert_close(g2[k], g1[k], rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(w2[k], w1[k], rtol=1e-5, atol=1e-7)
+    assert any(g.abs().max() > 0 for g in g1.values())
+
+
+def test_micro_batch_defaults_and_errors() -> None:
+    from smcore.train.runtime import CPU_MICRO_BATCH
+
+    assert select_runtime("cpu", "off").micro_batch == CPU_MICRO_BATCH
+    assert select_runtime("cpu", "off", micro_batch=2).parts(5) == [slice(0, 2), slice(2, 4), slice(4, 5)]
+    with pytest.raises(ConfigError, match="micro-batch must be >= 0"):
+        select_runtime("cpu", "off", micro_batch=-1)
+
+
 def test_no_host_sync_per_step(prepared_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The step loop never calls .item()/float() on a tensor (the CUDA path relies on it)."""
     prepared = open_prepared(prepared_dir)

@@ -24,6 +24,11 @@ def train_command(
     amp: Optional[str] = typer.Option(
         None, "--amp", help="auto | bf16 | off: bf16 mixed precision (auto: where the device has it)."
     ),
+    micro_batch: Optional[int] = typer.Option(
+        None, "--micro-batch",
+        help="Months per forward/backward pass; gradients of a batch's passes add up (0 = auto: 4 on the CPU, "
+        "the whole batch on a GPU).",
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue from WD/training/last.pt."),
     ddp: bool = typer.Option(
         False, "--ddp",
@@ -46,6 +51,7 @@ def train_command(
             "train.device": device,
             "train.seed": seed,
             "train.amp": amp,
+            "train.micro_batch": micro_batch,
         },
     )
     if ddp:

@@ -178,7 +178,7 @@ def session(t: TrainConfig, *, timeout_s: float = 1800.0) -> Iterator[DistContex
     check_world(t.batch_size, world)
     if not dist.is_available():
         raise ConfigError("--ddp: this PyTorch build has no torch.distributed")
-    rt = select_runtime(t.device, t.amp, local_rank=local)
+    rt = select_runtime(t.device, t.amp, local_rank=local, micro_batch=t.micro_batch)
     if rt.device.type not in ("cuda", "cpu"):
         raise ConfigError(f"--ddp runs on CUDA GPUs or the CPU, not on {rt.device.type!r}")
     backend = "nccl" if rt.device.type == "cuda" else "gloo"

@@ -4,6 +4,8 @@
   the ``local`` target normalisation so that it stays an MSE in m3 m-3 (:mod:`smcore.train.data`);
 - Adam, ReduceLROnPlateau on the validation loss, early stopping, best-validation checkpoint;
 - bf16 autocast and channels-last where the device supports it (:mod:`smcore.train.runtime`);
+  a batch larger than the runtime's micro-batch runs in several forward/backward passes whose
+  gradients add up to the batch gradient (on the CPU, to keep activations in cache);
   the data live on the device as whole tensors and per-step losses are accumulated there,
   so the host synchronises once per epoch (validation loss, scheduler, progress bar);
 - ``WD/training/last.pt`` is written before the first epoch and then at most every
@@ -18,6 +20,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import signal
@@ -149,12 +152,19 @@ def train_epoch(
         factor = 1.0
         if dist is not None:
             idx, n, factor = dist.shard(idx)
-        x, aux, y, w = batch_tensors(data, idx, rt)
-        with rt.autocast():
-            pred = model(x, aux)
-        loss = masked_mse(pred, y, land, w)
         optimizer.zero_grad(set_to_none=True)
-        (loss if factor == 1.0 else loss * factor).backward()
+        parts = rt.parts(n)
+        loss = torch.zeros((), device=rt.device)
+        for k, part in enumerate(parts):
+            x, aux, y, w = batch_tensors(data, idx[part], rt)
+            with rt.autocast():
+                pred = model(x, aux)
+            # The batch loss is the mean over its months, so each pass is weighted by its share.
+            part_loss = masked_mse(pred, y, land, w) * (x.shape[0] / n)
+            sync = contextlib.nullcontext() if dist is None or k == len(parts) - 1 else model.no_sync()
+            with sync:
+                (part_loss if factor == 1.0 else part_loss * factor).backward()
+            loss += part_loss.detach()
         optimizer.step()
         loss_sum += loss.detach() * n
         samples += n
@@ -179,7 +189,7 @@ def evaluate(
     land = data.land if data.land.device == rt.device else data.land.to(rt.device)
     loss_sum = torch.zeros((), device=rt.device)
     samples = steps = 0
-    for idx in _batches(indices, batch_size):
+    for idx in _batches(indices, min(batch_size, rt.micro_batch or batch_size)):
         x, aux, y, w = batch_tensors(data, idx, rt)
         with rt.autocast():
             pred = model(x, aux)
@@ -213,6 +223,8 @@ def check_config(cfg: Config, prepared: PreparedData) -> None:
         problems.append(f"epochs must be >= 1 (got {t.epochs})")
     if t.batch_size < 1:
         problems.append(f"batch size must be >= 1 (got {t.batch_size})")
+    if t.micro_batch < 0:
+        problems.append(f"micro-batch must be >= 0, 0 = auto (got {t.micro_batch})")
     if not t.lr > 0:
         problems.append(f"learning rate must be > 0 (got {t.lr})")
     if t.features < 1 or t.depth < 1:
@@ -403,7 +415,8 @@ def train(
     prepared = open_prepared(wd)
     check_config(cfg, prepared)
     t = cfg.train
-    rt = select_runtime(t.device, t.amp, local_rank=None if dist is None else dist.local_rank)
+    rt = select_runtime(t.device, t.amp, local_rank=None if dist is None else dist.local_rank,
+                        micro_batch=t.micro_batch)
     fingerprint = prepared.manifest.get("fingerprint")
 
     ckpt: dict[str, Any] | None = None
@@ -598,6 +611,7 @@ def _run(
         "seconds": seconds,
         "stopped_early": stopped_early,
         "batch_size": t.batch_size,
+        "micro_batch": rt.micro_batch or 0,
         "world_size": 1 if dist is None else dist.world_size,
         "input_norm": data.norm.input_norm,
         "target_norm": data.norm.target_norm,
