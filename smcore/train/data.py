@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -49,8 +49,10 @@ import torch.nn.functional as F
 import xarray as xr
 
 from smcore.errors import ConfigError, InputError
-from smcore.prep.store import PreparedData
 from smcore.train.forced import slow_anomalies, window_margin
+
+if TYPE_CHECKING:  # the prepared store's readers are not needed to train on tensors
+    from smcore.prep.store import PreparedData
 
 __all__ = [
     "NORM_MODES",

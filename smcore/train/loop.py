@@ -38,13 +38,13 @@ from smcore.config import Config
 from smcore.errors import ConfigError, InputError, SmcoreError
 from smcore.io.atomic import write_csv, write_json
 from smcore.models.ynet import YNet, YNetConfig, count_parameters
-from smcore.prep.store import PreparedData, open_prepared
 from smcore.train.checkpoint import load_checkpoint, save_checkpoint
 from smcore.train.data import AUX_FIELDS, NORM_MODES, Normalization, TrainingData, load_training_data
 from smcore.train.runtime import Runtime, select_runtime
 from smcore.workdir import WorkDir
 
 if TYPE_CHECKING:
+    from smcore.prep.store import PreparedData
     from smcore.train.ddp import DistContext
 
 __all__ = [
@@ -412,6 +412,8 @@ def train(
     (:func:`smcore.train.ddp.session`); only rank 0 writes and shows progress.
     """
     wd = workdir if isinstance(workdir, WorkDir) else WorkDir(workdir)
+    from smcore.prep.store import open_prepared  # here, so that the loop imports without the file stack
+
     prepared = open_prepared(wd)
     check_config(cfg, prepared)
     t = cfg.train

@@ -13,7 +13,9 @@ import torch
 
 from smcore.errors import ConfigError
 
-__all__ = ["Runtime", "select_runtime", "cpu_supports_bf16", "DEVICES", "AMP_MODES", "CPU_MICRO_BATCH"]
+__all__ = [
+    "Runtime", "select_runtime", "cpu_supports_bf16", "DEVICES", "AMP_MODES", "CPU_MICRO_BATCH",
+]
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 AMP_MODES = ("auto", "bf16", "off")
@@ -34,8 +36,10 @@ def cpu_supports_bf16() -> bool:
 
 @dataclass(frozen=True)
 class Runtime:
-    """Device, autocast dtype (``None`` = fp32), whether tensors go channels-last, and the
-    most months one forward/backward pass takes (``micro_batch``; ``None`` = the whole batch).
+    """How YNet runs on one device.
+
+    Device, autocast dtype (``None`` = fp32), whether tensors go channels-last, and the most
+    months one forward/backward pass takes (``micro_batch``; ``None`` = the whole batch).
     """
 
     device: torch.device
@@ -78,7 +82,11 @@ def _mps_available() -> bool:
 
 
 def select_runtime(
-    device: str = "auto", amp: str = "auto", *, local_rank: int | None = None, micro_batch: int = 0
+    device: str = "auto",
+    amp: str = "auto",
+    *,
+    local_rank: int | None = None,
+    micro_batch: int = 0,
 ) -> Runtime:
     """Resolve ``device`` (auto|cpu|cuda[:i]|mps), ``amp`` (auto|bf16|off) and ``micro_batch``.
 
