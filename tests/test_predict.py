@@ -15,9 +15,17 @@ import xarray as xr
 
 from smcore.cli import main as cli_main
 from smcore.errors import InputError
-from smcore.prep.store import open_prepared
+from smcore.models.ynet import YNet
+from smcore.prep.store import PreparedData, open_prepared
 from smcore.train.checkpoint import file_sha256, load_checkpoint, model_from_checkpoint
-from smcore.train.data import Normalization, ensemble_on_fine, historical_slow, load_static, month_index
+from smcore.train.data import (
+    Normalization,
+    StaticFields,
+    ensemble_on_fine,
+    historical_slow,
+    load_static,
+    month_index,
+)
 from smcore.train.loop import train
 from smcore.train.predict import month_bounds, predict, predict_months
 from smcore.train.runtime import select_runtime
@@ -112,12 +120,16 @@ def test_streaming_blocks_and_batches_give_the_same_product(trained: Path, tmp_p
     np.testing.assert_allclose(va, vb, rtol=0, atol=1e-6)
 
 
-def test_predict_months_matches_a_direct_forward_pass(trained: Path) -> None:
+def _trained_network(trained: Path) -> tuple[PreparedData, YNet, Normalization, StaticFields]:
+    """The prepared store, the best network, its normalisation and the static fields of ``trained``."""
     prepared = open_prepared(trained)
     state = load_checkpoint(trained / "training" / "best.pt")
-    model = model_from_checkpoint(state)
     norm = Normalization.from_state(state["normalization"])
-    static = load_static(prepared)
+    return prepared, model_from_checkpoint(state), norm, load_static(prepared)
+
+
+def test_predict_months_matches_a_direct_forward_pass(trained: Path) -> None:
+    prepared, model, norm, static = _trained_network(trained)
     da = prepared.inputs("historical")
     assert norm.splits_forced  # the default configuration
     slow = historical_slow(norm, da.values, da["time"].values)[:5]
@@ -194,11 +206,7 @@ def test_other_normalisations_train_and_predict(tmp_path: Path, mode: str) -> No
 
 def test_forced_change_passes_with_unit_gain(trained: Path) -> None:
     """A shift of every model by d (slow anomaly + d, weather unchanged) moves the product by d."""
-    prepared = open_prepared(trained)
-    state = load_checkpoint(trained / "training" / "best.pt")
-    model = model_from_checkpoint(state)
-    norm = Normalization.from_state(state["normalization"])
-    static = load_static(prepared)
+    prepared, model, norm, static = _trained_network(trained)
     da = prepared.inputs("ssp245")
     x = da.values[:6]
     months = month_index(da["time"].values[:6])
