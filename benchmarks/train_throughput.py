@@ -35,9 +35,17 @@ from typing import Callable
 import numpy as np
 import torch
 
+from smcore.config import TrainConfig
 from smcore.models.ynet import YNet, count_parameters
 from smcore.train.data import AUX_FIELDS, Normalization, StaticFields, TrainingData
-from smcore.train.loop import _data_on_device, evaluate, masked_mse, train_epoch
+from smcore.train.loop import (
+    _data_on_device,
+    build_optimizer,
+    epoch_order,
+    evaluate,
+    masked_mse,
+    train_epoch,
+)
 from smcore.train.runtime import Runtime, select_runtime
 
 
@@ -82,10 +90,8 @@ class ProjectLoop:
 
     def __init__(self, model: YNet, data: TrainingData, rt: Runtime, batch_size: int) -> None:
         self.rt, self.batch_size = rt, batch_size
-        self.model = model.to(rt.device)
-        if rt.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-4, fused=rt.device.type == "cuda")
+        self.model = rt.place(model)
+        self.opt, _ = build_optimizer(self.model, TrainConfig(), rt)
         self.data = _data_on_device(data, rt)
         self.order = self.data.splits["train"].to(self.data.x.device)
         train_epoch(self.model, self.opt, self.data, self.order[: 2 * batch_size], batch_size, rt)  # warm-up
@@ -149,17 +155,13 @@ def schedule_seconds(model: YNet, data: TrainingData, rt: Runtime, batch_size: i
     noise), no checkpoint writes. The time includes moving the data to the device.
     """
     t0 = time.perf_counter()
-    model = model.to(rt.device)
-    if rt.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4, fused=rt.device.type == "cuda")
-    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=5, min_lr=1e-7)
+    model = rt.place(model)
+    opt, plateau = build_optimizer(model, TrainConfig(), rt)
     data = _data_on_device(data, rt)
     train_idx, val_idx = (data.splits[k].to(data.x.device) for k in ("train", "val"))
     best, snapshot = math.inf, None
     for epoch in range(1, epochs + 1):
-        gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
-        order = train_idx[torch.randperm(train_idx.shape[0], generator=gen).to(train_idx.device)]
+        order = epoch_order(train_idx, seed, epoch)
         res = train_epoch(model, opt, data, order, batch_size, rt)
         val = evaluate(model, data, val_idx, max(batch_size, 8), rt)
         train_loss, val_loss = res.mean(), val.mean()

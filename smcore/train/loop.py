@@ -34,12 +34,18 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from smcore.config import Config
+from smcore.config import Config, TrainConfig
 from smcore.errors import ConfigError, InputError, SmcoreError
 from smcore.io.atomic import write_csv, write_json
 from smcore.models.ynet import YNet, YNetConfig, count_parameters
 from smcore.train.checkpoint import load_checkpoint, save_checkpoint
-from smcore.train.data import AUX_FIELDS, NORM_MODES, Normalization, TrainingData, load_training_data
+from smcore.train.data import (
+    AUX_FIELDS,
+    NORM_MODES,
+    Normalization,
+    TrainingData,
+    load_training_data,
+)
 from smcore.train.runtime import Runtime, select_runtime
 from smcore.workdir import WorkDir
 
@@ -55,6 +61,8 @@ __all__ = [
     "train_epoch",
     "evaluate",
     "build_model",
+    "build_optimizer",
+    "epoch_order",
     "check_config",
     "train",
 ]
@@ -166,7 +174,7 @@ def train_epoch(
                 (part_loss if factor == 1.0 else part_loss * factor).backward()
             loss += part_loss.detach()
         optimizer.step()
-        loss_sum += loss.detach() * n
+        loss_sum += loss * n
         samples += n
         steps += 1
         if progress is not None:
@@ -189,7 +197,7 @@ def evaluate(
     land = data.land if data.land.device == rt.device else data.land.to(rt.device)
     loss_sum = torch.zeros((), device=rt.device)
     samples = steps = 0
-    for idx in _batches(indices, min(batch_size, rt.micro_batch or batch_size)):
+    for idx in _batches(indices, rt.pass_size(batch_size)):
         x, aux, y, w = batch_tensors(data, idx, rt)
         with rt.autocast():
             pred = model(x, aux)
@@ -215,6 +223,23 @@ def build_model(cfg: Config, n_channels: int, scale: int) -> YNet:
     )
 
 
+def build_optimizer(
+    model: torch.nn.Module, t: TrainConfig, rt: Runtime
+) -> tuple[torch.optim.Adam, torch.optim.lr_scheduler.ReduceLROnPlateau]:
+    """Adam at ``t.lr`` (fused on CUDA) and the plateau schedule on the validation loss."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=t.lr, fused=rt.device.type == "cuda")
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="min", factor=PLATEAU_FACTOR, patience=t.plateau_patience, min_lr=MIN_LR
+    )
+    return optimizer, scheduler
+
+
+def epoch_order(train_idx: torch.Tensor, seed: int, epoch: int) -> torch.Tensor:
+    """The training months ``train_idx`` in the seeded random order of ``epoch`` (same device)."""
+    gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return train_idx[torch.randperm(train_idx.shape[0], generator=gen).to(train_idx.device)]
+
+
 def check_config(cfg: Config, prepared: PreparedData) -> None:
     """Refuse hyper-parameters that cannot work and a config that contradicts the store."""
     t = cfg.train
@@ -223,8 +248,6 @@ def check_config(cfg: Config, prepared: PreparedData) -> None:
         problems.append(f"epochs must be >= 1 (got {t.epochs})")
     if t.batch_size < 1:
         problems.append(f"batch size must be >= 1 (got {t.batch_size})")
-    if t.micro_batch < 0:
-        problems.append(f"micro-batch must be >= 0, 0 = auto (got {t.micro_batch})")
     if not t.lr > 0:
         problems.append(f"learning rate must be > 0 (got {t.lr})")
     if t.features < 1 or t.depth < 1:
@@ -411,9 +434,11 @@ def train(
     SIGINT/SIGTERM. ``dist``: train data-parallel in a joined process group
     (:func:`smcore.train.ddp.session`); only rank 0 writes and shows progress.
     """
-    wd = workdir if isinstance(workdir, WorkDir) else WorkDir(workdir)
-    from smcore.prep.store import open_prepared  # here, so that the loop imports without the file stack
+    from smcore.prep.store import (
+        open_prepared,  # here, so that the loop imports without the file stack
+    )
 
+    wd = workdir if isinstance(workdir, WorkDir) else WorkDir(workdir)
     prepared = open_prepared(wd)
     check_config(cfg, prepared)
     t = cfg.train
@@ -442,13 +467,8 @@ def train(
         if ckpt is not None:
             _check_resumable(ckpt, model, data.channels, wd.checkpoint_last, fingerprint)
             model.load_state_dict(ckpt["model_state"])
-        model = model.to(rt.device)
-        if rt.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        optimizer = torch.optim.Adam(model.parameters(), lr=t.lr, fused=rt.device.type == "cuda")
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="min", factor=PLATEAU_FACTOR, patience=t.plateau_patience, min_lr=MIN_LR
-        )
+        model = rt.place(model)
+        optimizer, scheduler = build_optimizer(model, t, rt)
         st = _State()
         if ckpt is not None:
             optimizer.load_state_dict(ckpt["optimizer_state"])
@@ -545,8 +565,7 @@ def _run(
                 break
             epoch += 1
             t0 = time.perf_counter()
-            gen = torch.Generator().manual_seed(t.seed * 100_003 + epoch)
-            order = train_idx[torch.randperm(train_idx.shape[0], generator=gen).to(train_idx.device)]
+            order = epoch_order(train_idx, t.seed, epoch)
             with tqdm(
                 total=int(order.shape[0]), desc=f"epoch {epoch}", unit="month", leave=False,
                 disable=not progress, dynamic_ncols=True,

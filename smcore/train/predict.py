@@ -165,10 +165,8 @@ def predict(
     if static.scale != model.config.scale:
         raise InputError(ckpt_path, f"checkpoint downscales x{model.config.scale}, the store needs x{static.scale}")
     rt = select_runtime(cfg.train.device, cfg.train.amp, micro_batch=cfg.train.micro_batch)
-    model = model.to(rt.device)
-    if rt.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    bs = batch_size or rt.micro_batch or max(cfg.train.batch_size, 8)
+    model = rt.place(model)
+    bs = batch_size or rt.pass_size(max(cfg.train.batch_size, 8))
     block = max(1, int(block_months))
     sha = file_sha256(ckpt_path)
     paths = []

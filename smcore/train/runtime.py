@@ -65,10 +65,19 @@ class Runtime:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
+    def pass_size(self, n: int) -> int:
+        """Months per forward/backward pass for a batch of ``n`` months."""
+        return n if self.micro_batch is None else min(n, self.micro_batch)
+
     def parts(self, n: int) -> list[slice]:
         """Slices of a batch of ``n`` months, one per forward/backward pass."""
-        step = n if self.micro_batch is None else max(1, self.micro_batch)
+        step = self.pass_size(n)
         return [slice(i, min(i + step, n)) for i in range(0, n, step)]
+
+    def place(self, model: torch.nn.Module) -> torch.nn.Module:
+        """``model`` moved to the device, in the runtime's memory format."""
+        model = model.to(self.device)
+        return model.to(memory_format=torch.channels_last) if self.channels_last else model
 
     def memory_format(self, t: torch.Tensor) -> torch.Tensor:
         """``t`` in the runtime's memory format (4-D tensors only)."""
