@@ -57,6 +57,7 @@ if TYPE_CHECKING:  # the prepared store's readers are not needed to train on ten
 __all__ = [
     "NORM_MODES",
     "AUX_FIELDS",
+    "forced_split_problem",
     "LEGACY_AUX_FIELDS",
     "Normalization",
     "TrainingData",
@@ -77,6 +78,16 @@ INPUT_DIMS = ("time", "model", "clat", "clon")
 AUX_FIELDS = ("elevation", "target_climatology", "land_mask", "latitude", "longitude")
 LEGACY_AUX_FIELDS = AUX_FIELDS[:3]
 """The auxiliary fields of checkpoints written before latitude/longitude were added."""
+
+
+def forced_split_problem(forced_window: float, input_norm: str, target_norm: str) -> str | None:
+    """Why the forced/weather split cannot run with these scalings, or None when it can."""
+    if forced_window > 0 and "standard" in (input_norm, target_norm):
+        return (
+            "train.forced_window_years > 0 needs input_norm and target_norm 'anomaly' or 'local' "
+            "(set forced_window_years = 0 for the standard scaling)"
+        )
+    return None
 
 
 def month_index(time: Any) -> np.ndarray:
@@ -167,8 +178,9 @@ class Normalization:
         for name, mode in (("input_norm", self.input_norm), ("target_norm", self.target_norm)):
             if mode not in NORM_MODES:
                 raise ValueError(f"{name} must be one of {NORM_MODES}, got {mode!r}")
-        if self.forced_window > 0 and (self.input_norm == "standard" or self.target_norm == "standard"):
-            raise ValueError("the forced/weather split needs anomaly or local normalisation of both sides")
+        problem = forced_split_problem(self.forced_window, self.input_norm, self.target_norm)
+        if problem:
+            raise ValueError(problem)
 
     @property
     def splits_forced(self) -> bool:
@@ -441,7 +453,6 @@ class AnomalySource:
         return slow_anomalies(src_t, src, time, self.norm.forced_window)
 
 
-
 def fit_normalization(
     prepared: PreparedData,
     static: StaticFields,
@@ -465,11 +476,9 @@ def fit_normalization(
     tr = np.asarray(train, dtype=bool)
     if not tr.any():
         raise InputError(prepared.path, "the training split holds no month")
-    if forced_window > 0 and ("standard" in (input_norm, target_norm)):
-        raise ConfigError(
-            "train.forced_window_years > 0 needs input_norm and target_norm 'anomaly' or 'local' "
-            "(set forced_window_years = 0 for the standard scaling)"
-        )
+    problem = forced_split_problem(forced_window, input_norm, target_norm)
+    if problem:
+        raise ConfigError(problem)
     st = prepared.static
     x_mean = np.asarray(st["x_mean"].values, dtype=np.float32)
     x_std = np.array([_safe_scale(s) for s in np.asarray(st["x_std"].values)], dtype=np.float32)

@@ -44,6 +44,7 @@ from smcore.train.data import (
     NORM_MODES,
     Normalization,
     TrainingData,
+    forced_split_problem,
     load_training_data,
 )
 from smcore.train.runtime import Runtime, select_runtime
@@ -259,8 +260,8 @@ def check_config(cfg: Config, prepared: PreparedData) -> None:
             problems.append(f"train.{name} must be one of {', '.join(NORM_MODES)} (got {getattr(t, name)!r})")
     if t.forced_window_years < 0:
         problems.append(f"train.forced_window_years must be >= 0 (got {t.forced_window_years})")
-    elif t.forced_window_years > 0 and "standard" in (t.input_norm, t.target_norm):
-        problems.append("train.forced_window_years > 0 needs input_norm and target_norm 'anomaly' or 'local'")
+    elif problem := forced_split_problem(t.forced_window_years, t.input_norm, t.target_norm):
+        problems.append(problem)
     if problems:
         raise ConfigError("; ".join(problems))
     for split in ("train", "val", "test"):
