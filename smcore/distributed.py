@@ -228,15 +228,16 @@ def map_tasks(
             pending.append(_submit(client, fn, item, blas))
         while pending:
             fut = pending.popleft()
-            result = fut.result()
-            fut.release()
-            if isinstance(result, _Raised):
+            try:
+                value = result(fut)
+            except InputError:
                 for f in pending:
                     f.cancel()
-                raise InputError(result.path, result.problem)
+                raise
+            fut.release()
             for item in itertools.islice(todo, 1):
                 pending.append(_submit(client, fn, item, blas))
-            yield result
+            yield value
             bar.update()
     finally:
         bar.close()
