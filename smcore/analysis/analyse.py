@@ -65,10 +65,6 @@ class AnalysisResult:
     truth_comparison: pd.DataFrame | None = None
 
 
-def _compute(*objs: Any, desc: str, progress: bool, client: Any = None) -> tuple[Any, ...]:
-    return compute(*objs, client=client, desc=desc, progress=progress)
-
-
 def _year_span(da: xr.DataArray) -> tuple[int, int]:
     years = da["time"].dt.year.values
     return int(years.min()), int(years.max())
@@ -303,7 +299,7 @@ def analyse(
 
     hist = open_ssm(wd.product("historical"), needs=[("the baseline", p.baseline)], hint=hint, **open_kw)
     masks = region_masks(hist["lat"], hist["lon"], cfg.north_south_split_lat, cfg.east_of_lon)
-    (hist_regional,) = _compute(
+    (hist_regional,) = compute(
         regional_mean(hist, masks), desc="historical", progress=progress, client=client
     )
 
@@ -313,7 +309,7 @@ def analyse(
     outer = tqdm(experiments, desc="analyse", unit="experiment", disable=not progress)
     for exp in outer:
         ssm = open_ssm(wd.product(exp), needs=needs, hint=hint, **open_kw)
-        tr, reg = _compute(
+        tr, reg = compute(
             seasonal_trends(ssm, p.future, min_valid=min_valid),
             regional_mean(ssm, masks),
             desc=f"{exp} trends",
@@ -323,7 +319,7 @@ def analyse(
         trends[exp], regional[exp] = tr, reg
         if truth is not None:
             tssm = open_ssm(Path(truth) / f"truth_{exp}.nc", needs=truth_needs, hint=truth_hint, **open_kw)
-            (truth_trends[exp],) = _compute(
+            (truth_trends[exp],) = compute(
                 seasonal_trends(tssm, p.future, min_valid=min_valid),
                 desc=f"{exp} truth trends",
                 progress=progress,
