@@ -22,6 +22,7 @@ import xarray as xr
 from scipy import ndimage
 
 from smcore.config import GridSpec
+from smcore.io.netcdf import CF_COORD_ATTRS
 
 __all__ = [
     "GridError",
@@ -217,8 +218,6 @@ def fill_nearest(da: xr.DataArray) -> xr.DataArray:
 
 def grid_coords(grid: GridSpec, names: tuple[str, str] = ("lat", "lon")) -> dict[str, xr.DataArray]:
     """CF coordinate variables of a grid, named ``names`` (e.g. ``("clat", "clon")``)."""
-    from smcore.io.netcdf import CF_COORD_ATTRS  # smcore.io imports this module
-
     lat_name, lon_name = names
     return {
         lat_name: xr.DataArray(grid.lat, dims=lat_name, attrs=dict(CF_COORD_ATTRS["lat"])),
