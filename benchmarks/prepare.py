@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"data={data} config={config or 'defaults'} workdir={workdir}", file=sys.stderr)
 
     t0 = time.perf_counter()
-    res = prepare(cfg, data / "cmip6", era5, workdir, force=True, progress=True, report=print)
+    res = prepare(cfg, workdir, cmip6=data / "cmip6", era5=era5, force=True, progress=True, report=print)
     seconds = time.perf_counter() - t0
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # kB on Linux
     months = sum(res.data.inputs(e).sizes["time"] for e in res.data.experiments)

@@ -80,8 +80,7 @@ def _one(args: argparse.Namespace) -> int:
                 models = [m.source_id for m in cfg.models]
                 exclude = models[len(models) // 2 + len(models) % 2 :]
             t = time.perf_counter()
-            res = pp.prepare(cfg, data / "cmip6", era5, args.out, force=True, exclude=exclude,
-                             client=client)
+            res = pp.prepare(cfg, args.out, cmip6=data / "cmip6", era5=era5, force=True, exclude=exclude, client=client)
             seconds = time.perf_counter() - t
             units = {
                 "datasets": len(res.channels) * len(res.data.experiments),
@@ -101,7 +100,7 @@ def _one(args: argparse.Namespace) -> int:
                 fut = list(cfg.future_experiments)
                 cfg = cfg.override(experiments=("historical", *fut[: max(1, len(fut) // 2)]))
             t = time.perf_counter()
-            analyse(Path(args.out), cfg, progress=False, figures=False, client=client)
+            analyse(cfg, Path(args.out), progress=False, figures=False, client=client)
             seconds = time.perf_counter() - t
             import xarray as xr
 

@@ -2,13 +2,15 @@
 
 The naive loop is what the reference code does: batch 1, fp32, the sample copied host →
 device every step and ``loss.item()`` every step. The project loop is
-:func:`smcore.train.loop.train_epoch`: batches of ``--batch-size`` (run in passes of the
-runtime's micro-batch, 4 months on the CPU), bf16 autocast and channels-last where the device
-supports them, data resident on the device, losses accumulated on the device.
+:func:`smcore.train.loop.train_epoch`: batches of ``--batch-size`` run in passes of the
+runtime's micro-batch, in the runtime's precision (on a CPU both measured at this shape by
+:mod:`smcore.train.precision`, or read from its cache; bf16 autocast and channels-last on GPUs
+that have bf16), data resident on the device, losses accumulated on the device.
 
-Besides the two rates it prints the work per sample (counted by torch's FLOP counter), and,
-where the project runs in bf16, the fp32 and bf16 rates of one dense 64→64 convolution: the
-most this hardware gives a convolution, hence a ceiling for the project loop's samples/s.
+Besides the two rates it prints the work per sample (counted by torch's FLOP counter), the
+fp32 and bf16 rates of one dense 64→64 convolution, forward and both gradients: the most this
+hardware gives a convolution, hence a ceiling for the project loop's samples/s; and the share
+of the chosen precision's ceiling that the project loop reaches (``ceiling share:``).
 
 Both start from the same weights and see the same synthetic data (C=25 models on the
 18×33 coarse grid → 144×264, by default). The last line printed is::
@@ -37,7 +39,7 @@ import torch
 
 from smcore.config import TrainConfig
 from smcore.models.ynet import YNet, count_parameters
-from smcore.train.data import AUX_FIELDS, Normalization, StaticFields, TrainingData
+from smcore.train.data import StaticFields, TrainingData
 from smcore.train.loop import (
     _data_on_device,
     build_optimizer,
@@ -46,7 +48,10 @@ from smcore.train.loop import (
     masked_mse,
     train_epoch,
 )
-from smcore.train.runtime import Runtime, select_runtime
+from smcore.train.normalization import AUX_FIELDS, AuxStats, Normalization
+from smcore.train.precision import ProbeShape
+from smcore.train.runtime import Runtime, cpu_supports_bf16, select_runtime
+from smcore.train.scaling import StandardInput, StandardTarget
 
 
 def synthetic_data(
@@ -61,8 +66,9 @@ def synthetic_data(
     H, W = h * scale, w * scale
     land = torch.zeros(H, W, dtype=torch.bool)
     land[H // 8 :, W // 6 :] = True
-    norm = Normalization("standard", "standard", np.zeros(channels, np.float32), np.ones(channels, np.float32),
-                         None, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0)
+    inputs = StandardInput(np.zeros(channels, np.float32), np.ones(channels, np.float32))
+    aux = AuxStats(AUX_FIELDS, elev_mean=0.0, elev_scale=1.0, clim_mean=0.0, clim_scale=1.0)
+    norm = Normalization(inputs, StandardTarget(mean=0.0, scale=1.0), aux)
     static = StaticFields(land=land.numpy(), elevation=np.zeros((H, W), np.float32),
                           climatology=np.zeros((12, H, W), np.float32), lat=np.arange(H), lon=np.arange(W),
                           clat=np.arange(h), clon=np.arange(w))
@@ -186,48 +192,68 @@ def train_flops_per_sample(model: YNet, data: TrainingData) -> float:
     return float(counter.get_total_flops())
 
 
-def conv_rates(
-    rt: Runtime, features: int, size: tuple[int, int], batch: int, seconds: float
-) -> tuple[float, float]:
-    """GFLOP/s of a dense ``features``→``features`` 3×3 convolution, fp32 and project precision.
+def conv_rate(
+    device: torch.device, amp_dtype: torch.dtype | None, channels_last: bool, features: int,
+    size: tuple[int, int], batch: int, seconds: float,
+) -> float:
+    """Best GFLOP/s of a dense ``features``→``features`` 3×3 convolution as training runs it.
 
-    Times forward + weight gradient on a (``batch``, ``features``, *size) input, same input in
-    both precisions/layouts.
+    Forward, input gradient and weight gradient on a (``batch``, ``features``, *size) input, in
+    autocast ``amp_dtype`` (None: fp32) and channels-last or not; the fastest of the passes that
+    fit in ``seconds`` (at least 3, after a warm-up), so that load from other processes, which
+    only slows passes down, hardly lowers it.
     """
-    conv = torch.nn.Conv2d(features, features, 3, padding=1).to(rt.device)
-    x = torch.randn(batch, features, *size, device=rt.device)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    g = torch.Generator().manual_seed(0)
+    w = (torch.randn(features, features, 3, 3, generator=g) * 0.05).to(device, memory_format=fmt)
+    x = torch.randn(batch, features, *size, generator=g).to(device, memory_format=fmt)
+    grad = torch.randn(batch, features, *size, generator=g).to(device, amp_dtype or torch.float32)
+    grad = grad.contiguous(memory_format=fmt)
+    w.requires_grad_(True)
+    x.requires_grad_(True)
+    ctx = (contextlib.nullcontext if amp_dtype is None
+           else lambda: torch.autocast(device_type=device.type, dtype=amp_dtype))
 
-    def rate(amp: bool) -> float:
-        c = conv.to(memory_format=torch.channels_last) if amp and rt.channels_last else conv
-        xi = rt.memory_format(x) if amp else x.contiguous()
-        ctx = rt.autocast if amp else contextlib.nullcontext
-        n, t0 = 0, time.perf_counter()
-        while n < 2 or time.perf_counter() - t0 < seconds:
-            with ctx():
-                out = c(xi.requires_grad_(False))
-            out.float().sum().backward()
-            n += 1
-        _sync(rt.device)
-        return n / (time.perf_counter() - t0)
+    def one() -> float:
+        t0 = time.perf_counter()
+        with ctx():
+            out = torch.nn.functional.conv2d(x, w, padding=1)
+        out.backward(grad)
+        _sync(device)
+        w.grad = x.grad = None
+        return time.perf_counter() - t0
 
-    rate(False), rate(True)  # warm-up
-    flops = 2 * 2 * features * features * 9 * batch * size[0] * size[1]  # forward + weight gradient
-    return rate(False) * flops / 1e9, rate(True) * flops / 1e9
+    one()  # warm-up
+    best, n, t_end = math.inf, 0, time.perf_counter() + seconds
+    while n < 3 or time.perf_counter() < t_end:
+        best = min(best, one())
+        n += 1
+    flops = 3 * 2 * features * features * 9 * batch * size[0] * size[1]  # forward + 2 gradients
+    return flops / best / 1e9
 
 
 def conv_ceiling(
-    rt: Runtime, features: int, coarse: tuple[int, int], scale: int, batch: int, seconds: float
-) -> tuple[float, float]:
-    """Best fp32 and best project-precision GFLOP/s over the convolution shapes YNet trains with.
+    device: torch.device, amp_dtype: torch.dtype | None, features: int, coarse: tuple[int, int],
+    scale: int, batch: int, seconds: float,
+) -> float:
+    """Best GFLOP/s in ``amp_dtype`` (None: fp32) over the convolution shapes YNet trains with.
 
     The shapes: its trunk's (coarse grid, ``batch`` months) and its fine-grid layers' (one month
-    and ``batch`` months), all at width ``features``. Their best rate is about what this hardware
-    gives a convolution at all, so the whole loop, with its narrower layers, element-wise work
-    and optimiser, cannot train faster than ``best / (FLOPs per sample)`` samples/s.
+    and ``batch`` months), all at width ``features``, channels-last (bf16) or in the faster
+    layout (fp32). Their best rate is about what this hardware gives a convolution at all, so the
+    whole loop, with its narrower layers, element-wise work and optimiser, cannot train faster
+    than ``best / (FLOPs per sample)`` samples/s.
     """
     fine = (coarse[0] * scale, coarse[1] * scale)
-    rates = [conv_rates(rt, features, size, b, seconds) for size, b in ((coarse, batch), (fine, 1), (fine, batch))]
-    return max(r[0] for r in rates), max(r[1] for r in rates)
+    layouts = (True,) if amp_dtype is not None else (False, True)  # fp32: the faster layout
+    return max(conv_rate(device, amp_dtype, cl, features, size, b, seconds)
+               for size, b in ((coarse, batch), (fine, 1), (fine, batch)) for cl in layouts)
+
+
+def _bf16_ok(rt: Runtime) -> bool:
+    if rt.device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    return rt.device.type == "cpu" and cpu_supports_bf16()
 
 
 def main() -> None:
@@ -235,9 +261,11 @@ def main() -> None:
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     ap.add_argument("--seconds", type=float, default=20.0, help="timed seconds per loop (all rounds)")
     ap.add_argument("--batch-size", type=int, default=None, help="project batch size (default 8; 32 on CUDA)")
-    ap.add_argument("--amp", default="auto", help="project precision: auto | bf16 | off")
+    ap.add_argument("--amp", default="auto",
+                    help="project precision: auto (measured on a CPU) | bf16 | off")
     ap.add_argument("--micro-batch", type=int, default=0,
-                    help="project months per forward/backward pass (0 = auto: 4 on the CPU, whole batch on GPUs)")
+                    help="project months per forward/backward pass (0 = auto: measured on the CPU, "
+                    "the whole batch on GPUs)")
     ap.add_argument("--months", type=int, default=96, help="synthetic months held in memory")
     ap.add_argument("--channels", type=int, default=25)
     ap.add_argument("--coarse", default="18x33", help="coarse grid h x w")
@@ -253,18 +281,20 @@ def main() -> None:
     ap.add_argument("--schedule-months", type=int, default=600, help="training months of --schedule")
     ap.add_argument("--schedule-val", type=int, default=96, help="validation months of --schedule")
     ap.add_argument("--no-ceiling", dest="ceiling", action="store_false",
-                    help="skip the fp32-vs-project-precision convolution measurement")
+                    help="skip the fp32 and bf16 convolution ceilings")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    rt = select_runtime(args.device, args.amp, micro_batch=args.micro_batch)
+    h, w = (int(v) for v in args.coarse.lower().split("x"))
+    torch.manual_seed(0)
+    model = YNet(args.channels, len(AUX_FIELDS), args.features, args.depth, args.scale, dropout=0.1)
+    # on a CPU, amp=auto and micro-batch 0 are measured at this shape (or read from the cache)
+    rt = select_runtime(args.device, args.amp, micro_batch=args.micro_batch,
+                        shape=ProbeShape.of(model.config, (h, w)), report=print)
     bs = args.batch_size or (32 if rt.device.type == "cuda" else 8)
     if rt.device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    h, w = (int(v) for v in args.coarse.lower().split("x"))
     data = synthetic_data(args.months, args.channels, h, w, args.scale)
-    torch.manual_seed(0)
-    model = YNet(args.channels, len(AUX_FIELDS), args.features, args.depth, args.scale, dropout=0.1)
     print(f"device={rt.name} amp={rt.amp} channels_last={rt.channels_last} batch={bs} "
           f"micro_batch={rt.micro_batch or bs} "
           f"threads={torch.get_num_threads()} params={count_parameters(model):,} "
@@ -288,14 +318,26 @@ def main() -> None:
     gflop = train_flops_per_sample(model, data) / 1e9
     print(f"work: {gflop:.3g} GFLOP per training sample; project {project * gflop:.0f} GFLOP/s, "
           f"naive {naive * gflop:.0f} GFLOP/s")
-    if args.ceiling and rt.amp_dtype is not None:
+    if args.ceiling:
         micro = min(bs, rt.micro_batch or bs)
-        fp32, amp = conv_ceiling(rt, args.features, (h, w), args.scale, micro, max(1.0, args.seconds / 20))
-        print(f"precision ceiling: YNet's {args.features}->{args.features} 3x3 convs run at best {amp:.0f} GFLOP/s in "
-              f"{rt.amp} and {fp32:.0f} GFLOP/s in fp32 on this device ({amp / fp32:.2f}x)")
-        print(f"a loop running entirely at that {rt.amp} rate would train {amp / gflop:.1f} samples/s: "
-              f"ratio {amp / gflop / naive:.2f} (the project loop reaches {project * gflop / amp:.0%} of it, "
-              f"the naive loop {naive * gflop / fp32:.0%} of the fp32 rate)")
+        secs = max(1.0, args.seconds / 20)
+        dtypes = [None] + ([torch.bfloat16] if rt.amp_dtype is not None or _bf16_ok(rt) else [])
+        ceil = {
+            "fp32" if d is None else "bf16":
+                conv_ceiling(rt.device, d, args.features, (h, w), args.scale, micro, secs)
+            for d in dtypes
+        }
+        chosen = "bf16" if rt.amp_dtype is not None else "fp32"
+        rates = " and ".join(f"{v:.0f} GFLOP/s in {k}" for k, v in ceil.items())
+        ratio = f" (bf16/fp32 {ceil['bf16'] / ceil['fp32']:.2f}x)" if len(ceil) == 2 else ""
+        top = ceil[chosen]
+        print(f"precision ceiling: YNet's {args.features}->{args.features} 3x3 convs (forward and "
+              f"both gradients) run at best {rates} on this device{ratio}; chosen: {chosen}")
+        print(f"a loop running entirely at that {chosen} rate would train {top / gflop:.1f} "
+              f"samples/s: ratio {top / gflop / naive:.2f} (the naive loop reaches "
+              f"{naive * gflop / ceil['fp32']:.0%} of the fp32 rate)")
+        print(f"ceiling share: the project loop ({chosen}) reaches {project * gflop / top:.0%} of "
+              f"the {chosen} ceiling ({project * gflop:.0f} of {top:.0f} GFLOP/s)")
     if args.schedule > 0:
         sched = synthetic_data(args.schedule_months, args.channels, h, w, args.scale, seed=1,
                                val_months=args.schedule_val)

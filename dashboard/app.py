@@ -7,6 +7,7 @@ Serve it with ``smcore serve --workdir WD`` or ``panel serve dashboard/app.py --
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -14,15 +15,19 @@ from pathlib import Path
 
 import holoviews as hv
 import panel as pn
+import param
 from panel.theme.fast import Fast
 from panel.viewable import Viewer
 
 from dashboard.config import ACCENT, FONT, TITLE
+from dashboard.contain import code_span, describe, log_failure
 from dashboard.datastore import DataStore
 from dashboard.loaders import start_warm_up
-from dashboard.views import TABS
+from dashboard.views import TABS, View
 
-__all__ = ["App", "create_app", "configure", "workdir_from_args", "OfflineFast"]
+__all__ = ["App", "create_app", "configure", "workdir_from_args", "OfflineFast", "REFRESH_MS"]
+
+log = logging.getLogger(__name__)
 
 # The template's own font is replaced by system fonts: nothing is fetched from Google Fonts.
 _RAW_CSS = f"""
@@ -54,23 +59,99 @@ def configure() -> None:
         loading_indicator=True,
     )
     hv.extension("bokeh", logo=False)
+    # Canvas, not WebGL: without a GPU (headless, virtual machines, many projector laptops)
+    # WebGL is emulated and compositing its canvases took seconds per tab; the maps are one
+    # image and a few lines each, which the 2D canvas draws at once.
+    hv.renderer("bokeh").webgl = False
     pn.config.throttled = True  # sliders update on release, not on every pixel of a drag
+
+
+REFRESH_MS = 3000
+"""How often a session looks for new or changed artifacts (milliseconds)."""
 
 
 class App(Viewer):
     """One browser session: its :class:`DataStore`, one view per tab, and the page.
 
-    The views follow :data:`dashboard.views.TABS`; each tab is built when first opened.
+    The views follow :data:`dashboard.views.TABS`; each tab is built when first opened. While
+    a pipeline still writes the work directory, :meth:`tick` (a periodic callback of the
+    session) fills in the tabs whose files appear and redraws those whose files change; the
+    sidebar's list of steps follows. A new map projection redraws the maps of the tab on
+    display and marks the other opened tabs for a rebuild when shown; the presentation mode
+    changes the fonts and tool bars of every opened tab in place.
     """
 
     def __init__(self, workdir: str | Path, **params: object) -> None:
         super().__init__(**params)
         self.store = DataStore(workdir)
         self.views = [tab(store=self.store) for tab in TABS]
+        self._tabs: pn.Tabs | None = None
+        self._tick_problem = ""
+        self.store.param.watch(self._projection_changed, ["projection"])
+        self.store.param.watch(self._display_changed, ["presentation"])
+
+    @property
+    def active_view(self) -> View:
+        """The view of the tab on display (the first before the page exists)."""
+        return self.views[self._tabs.active if self._tabs is not None else 0]
+
+    def _show(self, view: View) -> None:
+        """Rebuild ``view`` now if it is on display, else when it is next shown."""
+        if view is self.active_view:
+            view.rebuild()
+        else:
+            view.stale = True
+
+    def _display_changed(self, *_: object) -> None:
+        """Presentation mode: the plots of every opened tab change in place."""
+        for view in self.views:
+            if view.built and not view.stale and not view.run(view.restyle, default=True):
+                self._show(view)
+
+    def _projection_changed(self, *_: object) -> None:
+        for view in self.views:
+            if view.built and view is self.active_view and not view.stale:
+                view.run(view.reproject)
+            elif view.built:
+                view.stale = True
+
+    def _tab_shown(self, event: param.parameterized.Event) -> None:
+        view = self.views[event.new]
+        if view.stale:
+            view.rebuild()
+
+    def tick(self) -> None:
+        """Look at the work directory again: new options, the steps' states, changed tabs."""
+        store = self.store
+        try:
+            if store.refresh():
+                for view in self.views:
+                    if view.built:
+                        self._show(view)
+            store.update_status()
+            for view in self.views:
+                if view.built and not view.stale and view.changed():
+                    if view is self.active_view:
+                        view.run(view.refresh)
+                    else:
+                        view.stale = True
+        except Exception as exc:  # noqa: BLE001 - a half-written file must not stop the timer
+            if describe(exc) != self._tick_problem:  # once, not every REFRESH_MS
+                self._tick_problem = describe(exc)
+                log_failure(log, f"refreshing the dashboard of {store.root}", exc)
+        else:
+            self._tick_problem = ""
+
+    def watch_workdir(self, period_ms: int = REFRESH_MS) -> None:
+        """Call :meth:`tick` every ``period_ms`` in a served session (nothing otherwise)."""
+        doc = pn.state.curdoc
+        if doc is None or doc.session_context is None:
+            return
+        pn.state.add_periodic_callback(self.tick, period=period_ms)
 
     def tabs(self) -> pn.Tabs:
         """One tab per view; each is built and rendered on first display."""
-        return pn.Tabs(
+        self._tabs = pn.Tabs(
             *[
                 (view.title, pn.param.ParamFunction(lambda v=view: v.__panel__(), lazy=True))
                 for view in self.views
@@ -79,6 +160,8 @@ class App(Viewer):
             sizing_mode="stretch_width",
             name="tabs",
         )
+        self._tabs.param.watch(self._tab_shown, "active")
+        return self._tabs
 
     def template(self) -> pn.template.FastListTemplate:
         """The page: title bar, shared controls in the sidebar, tabs in the main area."""
@@ -101,8 +184,34 @@ class App(Viewer):
 
 
 def create_app(workdir: str | Path) -> pn.template.FastListTemplate:
-    """The whole dashboard of one work directory, for one browser session."""
-    return App(workdir).template()
+    """The whole dashboard of one work directory, for one browser session.
+
+    In a served session the page follows the work directory (:meth:`App.watch_workdir`).
+    When even the page cannot be made (a failure outside every tab), it says why instead.
+    """
+    try:
+        app = App(workdir)
+        page = app.template()
+    except Exception as exc:  # noqa: BLE001 - one session's page, not the server
+        log_failure(log, f"the dashboard of {workdir}", exc)
+        return pn.template.FastListTemplate(
+            title=TITLE,
+            main=[
+                pn.pane.Alert(
+                    f"### The dashboard cannot be shown\n\n{code_span(describe(exc))}",
+                    alert_type="danger",
+                    sizing_mode="stretch_width",
+                )
+            ],
+            accent=ACCENT,
+            header_background=ACCENT,
+            font=FONT,
+            font_url="",
+            theme_toggle=False,
+            design=OfflineFast,
+        )
+    app.watch_workdir()
+    return page
 
 
 def workdir_from_args(argv: Sequence[str]) -> str:

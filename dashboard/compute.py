@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from smcore.evaluation.baselines import bilinear, bilinear_weights
+from smcore.evaluation.baselines import apply_weights, bilinear_weights
 
 __all__ = [
     "upsample",
@@ -40,7 +40,7 @@ def upsample(
     """
     wlat = bilinear_weights(coarse["clat"].values, lat)
     wlon = bilinear_weights(coarse["clon"].values, lon)
-    values = bilinear(coarse.values, wlat, wlon)
+    values = apply_weights(coarse.values, wlat, wlon)
     if mask is not None:
         values = np.where(np.asarray(mask) > 0, values, np.nan)
     dims = [d for d in coarse.dims if d not in ("clat", "clon")] + ["lat", "lon"]
@@ -59,7 +59,7 @@ def point_series(coarse: xr.DataArray, lat: float, lon: float) -> np.ndarray:
     """Bilinear value of a ``(time, clat, clon)`` field at one point, for every time step."""
     wlat = bilinear_weights(coarse["clat"].values, np.array([lat]))
     wlon = bilinear_weights(coarse["clon"].values, np.array([lon]))
-    return bilinear(coarse.values, wlat, wlon)[:, 0, 0]
+    return apply_weights(coarse.values, wlat, wlon)[:, 0, 0]
 
 
 def month_labels(time: Sequence | np.ndarray | pd.Index) -> list[str]:

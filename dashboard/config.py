@@ -14,6 +14,12 @@ __all__ = [
     "PRODUCT_COLORS",
     "KIND_COLORS",
     "BOUNDARY_STYLES",
+    "GRATICULE_STYLE",
+    "PRESENTATION_FONTSCALE",
+    "STIPPLE_MAX_POINTS",
+    "STIPPLE_SPACING_PX",
+    "STIPPLE_SIZE_PX",
+    "STIPPLE_MAX_COVER",
     "SSM_CMAP",
     "TREND_CMAP",
     "ERROR_CMAP",
@@ -22,9 +28,9 @@ __all__ = [
     "REGION_LABELS",
     "SCENARIO_LABELS",
     "SEASON_LABELS",
+    "STEP_LABELS",
     "product_label",
     "RASTERIZE_ABOVE",
-    "STIPPLE_MAX_POINTS",
     "SIGNIFICANCE",
     "DEFAULT_PIXEL",
 ]
@@ -68,6 +74,12 @@ BOUNDARY_STYLES: dict[str, dict[str, object]] = {
     "tibetan_plateau": {"color": "#7b3294", "line_width": 1.0, "line_dash": "dashed"},
 }
 
+GRATICULE_STYLE: dict[str, object] = {"color": "#b0b0b0", "line_width": 0.5, "line_dash": "dotted"}
+"""Meridians and parallels of projected maps."""
+
+PRESENTATION_FONTSCALE = 1.6
+"""Font scale of every plot in presentation mode (the sidebar's switch)."""
+
 REGION_COLORS: dict[str, str] = {
     "arid": "#d8b365",
     "semi_arid_sub_humid": "#a6d96a",
@@ -92,17 +104,36 @@ SEASON_LABELS: dict[str, str] = {
     "DJF": "Winter (DJF)",
 }
 
+STEP_LABELS: dict[str, str] = {
+    "prepare": "prepared inputs",
+    "train": "training",
+    "predict": "products",
+    "evaluate": "evaluation",
+    "analyse": "future analysis",
+}
+"""Short sidebar names of the pipeline's steps (:data:`smcore.workdir.STEPS`) and their files."""
+
 DEFAULT_PIXEL = (116.375, 39.875)
 """Cell (lon, lat) whose series the explorer shows first (Beijing; snapped to land)."""
 
 SIGNIFICANCE = 0.05
-"""Mann–Kendall p-value below which a trend is stippled and counted as drying/wetting."""
+"""Mann–Kendall p-value below which a trend is stippled, only for trend files without the
+``significant`` (false discovery rate) mask, written before it existed."""
 
 RASTERIZE_ABOVE = 1_500_000
 """Maps with more cells than this go through datashader's rasterize."""
 
 STIPPLE_MAX_POINTS = 4000
-"""At most this many significance dots per trend map (the grid is subsampled above it)."""
+"""Without a map size: at most about this many significance dots (the grid is subsampled)."""
+
+STIPPLE_SPACING_PX = 10
+"""Significance dots sit on a lattice of blocks about this many screen pixels wide."""
+
+STIPPLE_SIZE_PX = 2.5
+"""Diameter of a significance dot, screen pixels."""
+
+STIPPLE_MAX_COVER = 0.08
+"""Largest share of a map's pixels the significance dots may cover (a test checks it)."""
 
 _PRODUCT_LABELS = {
     "reference": "Reference (ERA5-Land)",

@@ -16,15 +16,38 @@ import numpy as np
 import pandas as pd
 import panel as pn
 from bokeh import events
-from bokeh.models import GlyphRenderer, Image, Line, Scatter
+from bokeh.model import Model
+from bokeh.models import (
+    Axis,
+    ColorBar,
+    GlyphRenderer,
+    GridPlot,
+    Image,
+    Legend,
+    Line,
+    Plot,
+    Scatter,
+    Title,
+)
 
-__all__ = ["LiveFigure", "LiveSeries", "link_ranges"]
+from dashboard.projection import MapFrame
+
+__all__ = ["LiveFigure", "LiveSeries", "link_ranges", "restyle"]
 
 
 class LiveFigure:
-    """One map (``hv.Image``, optionally with ``hv.Points`` on top) as a Bokeh figure in a pane."""
+    """One map (an image, optionally with points on top) as a Bokeh figure in a pane.
 
-    def __init__(self, element: hv.Element, **pane_params: object) -> None:
+    With a ``frame`` (:class:`dashboard.projection.MapFrame`, the map's grid and projection)
+    new fields are given on the grid, (lat, lon), and warped onto the drawn image; points are
+    given in degrees and projected; a click reports degrees. Without one, values and
+    coordinates are used as drawn (heat maps, lat/lon maps).
+    """
+
+    def __init__(
+        self, element: hv.Element, frame: MapFrame | None = None, **pane_params: object
+    ) -> None:
+        self.frame = frame
         self.figure = hv.render(element, backend="bokeh")
         self.pane = pn.pane.Bokeh(self.figure, **pane_params)
 
@@ -43,6 +66,8 @@ class LiveFigure:
         """Show new values on the same grid ((lat, lon), south row first, as rendered)."""
         source = self._renderer(Image).data_source
         old = np.asarray(source.data["image"][0])
+        if self.frame is not None:
+            values = self.frame.warp(np.asarray(values))
         values = np.asarray(values, dtype=old.dtype)
         if values.shape != old.shape:
             raise ValueError(f"image shape {values.shape} differs from the rendered {old.shape}")
@@ -50,18 +75,38 @@ class LiveFigure:
         data["image"] = [values]
         source.data = data
 
-    def set_points(self, x: np.ndarray, y: np.ndarray) -> None:
-        """Move the dots (the figure's Scatter glyph) to (x, y)."""
-        renderer = self._renderer(Scatter)
+    def _scatter(self, index: int) -> GlyphRenderer:
+        scatters = [
+            r
+            for r in self.figure.renderers
+            if isinstance(r, GlyphRenderer) and isinstance(r.glyph, Scatter)
+        ]
+        if not scatters:
+            raise LookupError("the figure has no Scatter glyph")
+        return scatters[index]
+
+    def set_points(self, x: np.ndarray, y: np.ndarray, layer: int = 0) -> None:
+        """Move the dots of the ``layer``-th Scatter glyph to (x, y) (degrees with a frame)."""
+        renderer = self._scatter(layer)
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        if self.frame is not None:
+            x, y = self.frame.forward(x, y)
         xname, yname = renderer.glyph.x, renderer.glyph.y
         renderer.data_source.data = {xname: np.asarray(x), yname: np.asarray(y)}
 
+    def points_at(self, layer: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """The dots of the ``layer``-th Scatter glyph, (x, y) (degrees with a frame)."""
+        renderer = self._scatter(layer)
+        data = renderer.data_source.data
+        x, y = np.asarray(data[renderer.glyph.x]), np.asarray(data[renderer.glyph.y])
+        if self.frame is not None:
+            return self.frame.inverse(x, y)
+        return x, y
+
     @property
     def points(self) -> tuple[np.ndarray, np.ndarray]:
-        """The dots now shown, (x, y)."""
-        renderer = self._renderer(Scatter)
-        data = renderer.data_source.data
-        return np.asarray(data[renderer.glyph.x]), np.asarray(data[renderer.glyph.y])
+        """The dots of the first Scatter glyph now shown, (x, y) (degrees with a frame)."""
+        return self.points_at(0)
 
     def set_source(self, glyph: type, data: dict[str, object]) -> None:
         """Replace the data of the renderer drawing ``glyph`` (same columns as rendered)."""
@@ -77,8 +122,19 @@ class LiveFigure:
         self.figure.title.text = text
 
     def on_tap(self, callback: Callable[[float, float], None]) -> None:
-        """Call ``callback(x, y)`` (data coordinates) when the map is clicked."""
-        self.figure.on_event(events.Tap, lambda event: callback(float(event.x), float(event.y)))
+        """Call ``callback(x, y)`` when the map is clicked (lon, lat in degrees with a frame)."""
+
+        def tapped(event: events.Tap) -> None:
+            if event.x is None or event.y is None:
+                return  # a click without a point (not from a browser): nothing to select
+            x, y = float(event.x), float(event.y)
+            if self.frame is not None:
+                lon, lat = self.frame.inverse(np.array([x]), np.array([y]))
+                x, y = float(lon[0]), float(lat[0])
+            if np.isfinite(x) and np.isfinite(y):
+                callback(x, y)
+
+        self.figure.on_event(events.Tap, tapped)
 
 
 def link_ranges(figures: list[LiveFigure]) -> None:
@@ -146,3 +202,59 @@ class LiveSeries:
             self.figure.y_range.start, self.figure.y_range.end = lo - pad, hi + pad
         if title is not None:
             self.figure.title.text = title
+
+
+_FONT_PROPS: dict[type, tuple[str, ...]] = {
+    Title: ("text_font_size",),
+    Axis: ("axis_label_text_font_size", "major_label_text_font_size"),
+    ColorBar: ("title_text_font_size", "major_label_text_font_size"),
+    Legend: ("label_text_font_size", "title_text_font_size"),
+}
+
+
+def _scaled(size: object, factor: float) -> object:
+    """``"12pt"`` × ``factor`` (px, pt and em sizes; anything else unchanged)."""
+    if isinstance(size, dict) and "value" in size:
+        return {**size, "value": _scaled(size["value"], factor)}
+    if not isinstance(size, str):
+        return size
+    for unit in ("pt", "px", "em"):
+        if size.endswith(unit):
+            try:
+                return f"{float(size[: -len(unit)]) * factor:.4g}{unit}"
+            except ValueError:
+                return size
+    return size
+
+
+def restyle(roots: list[Model], presentation: bool, scale: float) -> int:
+    """Presentation mode on the Bokeh plots under ``roots``, in place; returns how many changed.
+
+    On: fonts × ``scale`` and no tool bar; off: back. A plot remembers its mode (plots built
+    while the mode was on already have large fonts); each one is changed once per switch.
+    """
+    changed = 0
+    seen: set[str] = set()
+    for root in roots:
+        for plot in [*root.select({"type": Plot}), *root.select({"type": GridPlot})]:
+            if plot.id in seen:
+                continue
+            seen.add(plot.id)
+            state = plot.__dict__.setdefault("_smcore_presentation", {"on": not presentation})
+            if state["on"] == presentation:
+                continue
+            state["on"] = presentation
+            if presentation:
+                state["toolbar"] = plot.toolbar_location
+                plot.toolbar_location = None
+            else:
+                plot.toolbar_location = state.get("toolbar", "above")
+            if isinstance(plot, Plot):
+                factor = scale if presentation else 1 / scale
+                for model in plot.select({"type": Model}):
+                    for cls, props in _FONT_PROPS.items():
+                        if isinstance(model, cls):
+                            for prop in props:
+                                setattr(model, prop, _scaled(getattr(model, prop), factor))
+            changed += 1
+    return changed

@@ -1,9 +1,21 @@
-"""Start the dashboard server (``smcore serve``): localhost by default, explicit origins only."""
+"""Start the dashboard server (``smcore serve``): localhost by default, explicit origins only.
+
+Beyond this machine (``--address`` other than loopback) the browsers' origins must be named
+(``--allow-websocket-origin``); ``--basic-auth`` puts Panel's login page in front of the app
+and ``--ssl-certfile``/``--ssl-keyfile`` serve it over HTTPS; without either a warning says
+that anyone who reaches the port sees the dashboard. The page always loads its scripts from
+this server, whatever ``BOKEH_RESOURCES`` says (no CDN: it works offline and asks nothing of
+third parties).
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
+import os
+import secrets
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,7 +23,15 @@ from typing import Any
 from smcore.errors import ConfigError, InputError
 from smcore.workdir import WorkDir
 
-__all__ = ["serve", "websocket_origins", "check_workdir"]
+__all__ = [
+    "serve",
+    "websocket_origins",
+    "check_workdir",
+    "check_exposure",
+    "parse_basic_auth",
+    "force_server_resources",
+    "configure_logging",
+]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +74,102 @@ def _is_public(address: str) -> bool:
         return address not in _LOOPBACK
 
 
+def parse_basic_auth(value: str | None) -> str | dict[str, str] | None:
+    """``--basic-auth``: a JSON file ``{"user": "password"}`` (Panel's) or ``USER:PASSWORD``.
+
+    Returns what Panel's basic-auth provider takes: the file's path (read at each login, so
+    accounts can change without a restart) or ``{user: password}``. Anything else is a
+    :class:`ConfigError`.
+    """
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    if path.is_file():
+        try:
+            accounts = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"--basic-auth {path}: not a JSON file: {exc}") from exc
+        if (
+            not isinstance(accounts, dict)
+            or not accounts
+            or not all(isinstance(k, str) and isinstance(v, str) and v for k, v in accounts.items())
+        ):
+            raise ConfigError(
+                f'--basic-auth {path}: expected a JSON object {{"user": "password", ...}}'
+            )
+        return str(path.resolve())
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise ConfigError(
+            "--basic-auth: expected USER:PASSWORD or a JSON file of "
+            '{"user": "password"} (no such file: ' + value.split(":")[0] + ")"
+        )
+    return {user: password}
+
+
+def check_exposure(
+    address: str,
+    allow_websocket_origin: Sequence[str] | None,
+    *,
+    basic_auth: object = None,
+    tls: bool = False,
+) -> list[str]:
+    """Refuse an unsafe public server; return the warnings to print for a permitted one.
+
+    A non-loopback ``address`` needs explicit ``--allow-websocket-origin`` values (the
+    host:port the browsers use), else a :class:`ConfigError`. Without TLS and without basic
+    auth, anyone who reaches the port sees the dashboard: a warning says so; with auth but no
+    TLS, passwords travel in clear text: a warning says that too.
+    """
+    if not _is_public(address):
+        return []
+    if not [o for o in allow_websocket_origin or [] if o.strip()]:
+        raise ConfigError(
+            f"--address {address} makes the dashboard reachable from other machines: name the "
+            "host:port browsers will use with --allow-websocket-origin (e.g. "
+            "--allow-websocket-origin myhost.example.org:5006), and consider --basic-auth and "
+            "--ssl-certfile/--ssl-keyfile"
+        )
+    if basic_auth is None and not tls:
+        return [
+            f"serving on {address} without TLS or --basic-auth: anyone who can reach this port "
+            "sees the dashboard and its data"
+        ]
+    if not tls:
+        return [
+            f"serving on {address} with --basic-auth but without TLS: passwords and data "
+            "travel in clear text (use --ssl-certfile/--ssl-keyfile or a TLS proxy)"
+        ]
+    return []
+
+
+def force_server_resources() -> None:
+    """Make Bokeh and Panel load every script and style from this server, never from a CDN.
+
+    ``BOKEH_RESOURCES`` in the environment (e.g. ``cdn``) is overridden for this process.
+    """
+    os.environ["BOKEH_RESOURCES"] = "server"
+    from bokeh.settings import settings
+
+    settings.resources.set_value("server")
+
+
+def configure_logging(debug: bool = False) -> None:
+    """How the server logs the failures it contains (:mod:`dashboard.contain`).
+
+    By default one warning line each (Python's last-resort handler prints it on stderr when
+    nothing else is configured); with ``debug`` the traceback too, and information messages
+    (the warm-up's steps) on stderr.
+    """
+    from dashboard.contain import set_debug
+
+    set_debug(debug)
+    if debug and not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+
+
 def serve(
     workdir: str | Path,
     port: int = 5006,
@@ -61,14 +177,34 @@ def serve(
     show: bool = False,
     allow_websocket_origin: Sequence[str] | None = None,
     start: bool = True,
+    *,
+    basic_auth: str | None = None,
+    ssl_certfile: str | Path | None = None,
+    ssl_keyfile: str | Path | None = None,
+    debug: bool = False,
     **kwargs: Any,
 ) -> Any:
     """Serve the dashboard of ``workdir`` at ``http://address:port/`` (blocks while ``start``).
 
-    The app reads only the artifacts inside ``workdir``; no static folder is exposed. Returns
-    the Bokeh server (when ``start`` is False the caller starts it).
+    The app reads only the artifacts inside ``workdir``; no static folder is exposed. A
+    non-loopback ``address`` needs ``allow_websocket_origin`` (:func:`check_exposure`);
+    ``basic_auth`` (:func:`parse_basic_auth`) puts Panel's login page in front of the app;
+    ``ssl_certfile``/``ssl_keyfile`` serve HTTPS. A failure while a tab is built or updated is
+    shown in that tab and logged as one line; ``debug`` logs its traceback too
+    (:mod:`dashboard.contain`). Returns the Bokeh server (when ``start`` is False the caller
+    starts it).
     """
     root = check_workdir(workdir)
+    auth = parse_basic_auth(basic_auth)
+    if ssl_keyfile is not None and ssl_certfile is None:
+        raise ConfigError("--ssl-keyfile needs --ssl-certfile")
+    for name, f in (("--ssl-certfile", ssl_certfile), ("--ssl-keyfile", ssl_keyfile)):
+        if f is not None and not Path(f).is_file():
+            raise InputError(f, f"{name}: no such file")
+    tls = ssl_certfile is not None
+    warnings = check_exposure(address, allow_websocket_origin, basic_auth=auth, tls=tls)
+    origins = websocket_origins(address, port, allow_websocket_origin)
+    force_server_resources()
     import panel as pn
 
     from dashboard.app import configure, create_app
@@ -76,16 +212,26 @@ def serve(
     from dashboard.loaders import start_warm_up
 
     configure()
+    configure_logging(debug)
     start_warm_up(str(root))
-    if _is_public(address):
-        log.warning("serving on %s: the dashboard is reachable from other machines", address)
-    origins = websocket_origins(address, port, allow_websocket_origin)
+    for text in warnings:
+        log.warning(text)
+        print(f"smcore: warning: {text}", file=sys.stderr, flush=True)
     host = "127.0.0.1" if address in _LOOPBACK else address
-    print(f"smcore dashboard of {root} at http://{host}:{port}/", flush=True)
+    scheme = "https" if tls else "http"
+    print(f"smcore dashboard of {root} at {scheme}://{host}:{port}/", flush=True)
 
     def session() -> pn.template.FastListTemplate:
         return create_app(root)
 
+    if auth is not None:
+        kwargs["basic_auth"] = auth
+        # signs the login cookie; a new secret per start logs everyone out on restart
+        kwargs.setdefault("cookie_secret", pn.config.cookie_secret or secrets.token_urlsafe(32))
+    if tls:
+        kwargs["ssl_certfile"] = str(ssl_certfile)
+        if ssl_keyfile is not None:
+            kwargs["ssl_keyfile"] = str(ssl_keyfile)
     return pn.serve(
         session,
         port=port,

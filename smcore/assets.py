@@ -20,6 +20,7 @@ import xarray as xr
 
 from smcore.config import GridSpec
 from smcore.errors import SmcoreError
+from smcore.io.nclock import open_netcdf
 
 __all__ = [
     "GEOJSON_NAMES",
@@ -209,7 +210,7 @@ def land_fraction(lat_bounds: np.ndarray, lon_bounds: np.ndarray) -> np.ndarray:
 @functools.lru_cache(maxsize=1)
 def _land_fraction_coords() -> tuple[np.ndarray, np.ndarray]:
     path = _asset(LAND_FRACTION_FILE)
-    with xr.open_dataset(path) as ds:
+    with open_netcdf(path) as ds:
         lat = ds["lat"].values.astype(float)
         lon = ds["lon"].values.astype(float)
     if not (np.all(np.diff(lat) > 0) and np.all(np.diff(lon) > 0)):
@@ -225,7 +226,7 @@ _LAND_BLOCK = 100
 def _land_fraction_block(block: int) -> np.ndarray:
     """Rows ``[block·100, block·100 + 100)`` of the land-fraction asset, in percent (uint8)."""
     path = _asset(LAND_FRACTION_FILE)
-    with xr.open_dataset(path, mask_and_scale=False) as ds:
+    with open_netcdf(path, mask_and_scale=False) as ds:
         var = ds["land_fraction"]
         if float(var.attrs.get("scale_factor", 0.01)) != 0.01:
             raise SmcoreError(f"{path}: expected land_fraction in percent (scale_factor 0.01)")
@@ -261,7 +262,7 @@ def _dem() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from scipy import ndimage
 
     path = _asset(DEM_FILE)
-    with xr.open_dataset(path) as ds:
+    with open_netcdf(path) as ds:
         lat = ds["lat"].values.astype(float)
         lon = ds["lon"].values.astype(float)
         z = ds["elevation"].values.astype(float)

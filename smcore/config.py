@@ -11,6 +11,7 @@ command line (:func:`Config.override`).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import tomllib
@@ -20,12 +21,22 @@ from typing import Any
 
 import numpy as np
 
+from smcore.errors import ConfigError
+
 __all__ = [
     "GridSpec",
     "ModelSpec",
     "Periods",
     "TrainConfig",
+    "AnalysisConfig",
+    "MK_TESTS",
     "Config",
+    "SCALING_MODES",
+    "AUX_FIELD_NAMES",
+    "FORCED_METHODS",
+    "DEVICES",
+    "AMP_MODES",
+    "forced_split_problem",
     "TABLE1_MODELS",
     "EXPERIMENTS",
     "SEASONS",
@@ -190,9 +201,39 @@ class Periods:
         return (min(self.train[0], self.val[0], self.test[0]), max(self.train[1], self.val[1], self.test[1]))
 
 
+SCALING_MODES: tuple[str, ...] = ("standard", "anomaly", "local")
+"""Scalings of YNet's inputs and target (:mod:`smcore.train.scaling`)."""
+
+AUX_FIELD_NAMES: tuple[str, ...] = (
+    "elevation", "target_climatology", "land_mask", "latitude", "longitude",
+)
+"""Auxiliary fine-grid fields YNet can be given (:mod:`smcore.train.normalization`)."""
+
+FORCED_METHODS: tuple[str, ...] = ("ensemble_mean", "climwip")
+LOSS_NAMES: tuple[str, ...] = ("mse", "gaussian_nll")  # smcore.train.losses
+"""How the models' slow anomalies are combined into the forced change (:mod:`smcore.train.weights`)."""
+
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
+AMP_MODES: tuple[str, ...] = ("auto", "bf16", "off")
+
+
+def forced_split_problem(forced_window: float, input_norm: str, target_norm: str) -> str | None:
+    """Why the forced/weather split cannot run with these scalings, or None when it can."""
+    if forced_window > 0 and "standard" in (input_norm, target_norm):
+        return (
+            "train.forced_window_years > 0 needs input_norm and target_norm 'anomaly' or 'local' "
+            "(set forced_window_years = 0 for the standard scaling)"
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters of YNet training (see ``smcore.train``)."""
+    """Hyper-parameters of YNet training (see ``smcore.train``).
+
+    Checked on construction: a bad value is a :class:`~smcore.errors.ConfigError` naming
+    every problem, before any data are read.
+    """
 
     epochs: int = 100
     batch_size: int = 8
@@ -206,9 +247,93 @@ class TrainConfig:
     early_stopping: int = 15
     amp: str = "auto"
     micro_batch: int = 0  # months per forward/backward pass; 0 = auto (smcore.train.runtime)
-    input_norm: str = "anomaly"  # "standard" | "anomaly" | "local" (see smcore.train.data)
-    target_norm: str = "anomaly"  # "standard" | "anomaly" | "local" (see smcore.train.data)
+    input_norm: str = "anomaly"  # "standard" | "anomaly" | "local" (see smcore.train.scaling)
+    target_norm: str = "anomaly"  # "standard" | "anomaly" | "local" (see smcore.train.scaling)
     forced_window_years: int = 21  # slow (forced) anomalies bypass the network; 0 = off (smcore.train.forced)
+    forced_method: str = "ensemble_mean"  # "ensemble_mean" | "climwip" (smcore.train.weights)
+    scenario_continuation: bool = True  # historical slow anomalies continued by the scenarios
+    aux_fields: tuple[str, ...] = AUX_FIELD_NAMES  # fine-grid fields given to YNet
+    loss: str = "mse"  # "mse" (a value) | "gaussian_nll" (a value and its spread; smcore.train.losses)
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+    def problems(self) -> list[str]:
+        """What is wrong with these hyper-parameters (empty when they can train)."""
+        out = []
+        if self.epochs < 1:
+            out.append(f"epochs must be >= 1 (got {self.epochs})")
+        if self.batch_size < 1:
+            out.append(f"batch size must be >= 1 (got {self.batch_size})")
+        if not self.lr > 0:
+            out.append(f"learning rate must be > 0 (got {self.lr})")
+        if self.features < 1 or self.depth < 1:
+            out.append(f"features and depth must be >= 1 (got {self.features}, {self.depth})")
+        if not 0 <= self.dropout < 1:
+            out.append(f"dropout must be in [0, 1) (got {self.dropout})")
+        if self.device.split(":")[0] not in DEVICES:
+            out.append(f"unknown device {self.device!r}: choose one of {', '.join(DEVICES)}")
+        if self.amp not in AMP_MODES:
+            out.append(f"unknown amp mode {self.amp!r}: choose one of {', '.join(AMP_MODES)}")
+        if self.micro_batch < 0:
+            out.append(f"micro-batch must be >= 0 (0 = auto), got {self.micro_batch}")
+        for name in ("input_norm", "target_norm"):
+            if getattr(self, name) not in SCALING_MODES:
+                out.append(
+                    f"train.{name} must be one of {', '.join(SCALING_MODES)} "
+                    f"(got {getattr(self, name)!r})"
+                )
+        if self.loss not in LOSS_NAMES:
+            out.append(f"train.loss must be one of {', '.join(LOSS_NAMES)} (got {self.loss!r})")
+        if self.forced_method not in FORCED_METHODS:
+            out.append(
+                f"train.forced_method must be one of {', '.join(FORCED_METHODS)} "
+                f"(got {self.forced_method!r})"
+            )
+        unknown = [a for a in self.aux_fields if a not in AUX_FIELD_NAMES]
+        if unknown or len(set(self.aux_fields)) != len(self.aux_fields):
+            out.append(
+                f"train.aux_fields must be distinct names among {', '.join(AUX_FIELD_NAMES)} "
+                f"(got {list(self.aux_fields)})"
+            )
+        if self.forced_window_years < 0:
+            out.append(f"train.forced_window_years must be >= 0 (got {self.forced_window_years})")
+        elif problem := forced_split_problem(
+            self.forced_window_years, self.input_norm, self.target_norm
+        ):
+            out.append(problem)
+        return out
+
+
+MK_TESTS: tuple[str, ...] = ("original", "hamed_rao", "tfpw")
+"""Mann–Kendall variants of :mod:`smcore.analysis.trends`: plain, Hamed–Rao variance
+correction, trend-free pre-whitening."""
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """Significance of the future trends (``smcore analyse``; see docs/analysis.md).
+
+    ``mk_test``: the Mann–Kendall variant per pixel, one of :data:`MK_TESTS` (default: the
+    Hamed and Rao 1998 autocorrelation correction). ``fdr_alpha``: the false discovery rate
+    of the Benjamini–Hochberg field-significance mask of each trend map (Wilks 2016: 0.1).
+    """
+
+    mk_test: str = "hamed_rao"
+    fdr_alpha: float = 0.1
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.mk_test not in MK_TESTS:
+            problems.append(
+                f"analysis.mk_test must be one of {', '.join(MK_TESTS)} (got {self.mk_test!r})"
+            )
+        if not 0 < self.fdr_alpha < 1:
+            problems.append(f"analysis.fdr_alpha must be in (0, 1) (got {self.fdr_alpha})")
+        if problems:
+            raise ConfigError("; ".join(problems))
 
 
 @dataclass(frozen=True)
@@ -233,6 +358,7 @@ class Config:
     north_south_split_lat: float = 35.0
     east_of_lon: float = 100.0
     train: TrainConfig = field(default_factory=TrainConfig)
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
 
     @property
     def coarse(self) -> GridSpec:
@@ -265,24 +391,37 @@ class Config:
         """Return a copy with top-level or dotted (``train.epochs``) fields changed.
 
         ``None`` values are ignored, so CLI options left unset keep the configured value.
+        All changes are applied together and the result is validated once, so options that
+        are only consistent together (``periods.train`` reaching into the default validation
+        years while ``periods.val`` moves on) can be given in any order.
         """
-        cfg = self
+        tree: dict[str, Any] = {}
         for key, value in changes.items():
             if value is None:
                 continue
-            cfg = _set_dotted(cfg, key.split("."), value)
-        return cfg
+            node = tree
+            *parents, leaf = key.split(".")
+            for name in parents:
+                node = node.setdefault(name, {})
+                if not isinstance(node, dict):
+                    raise KeyError(f"configuration key {key!r} conflicts with another option")
+            node[leaf] = copy.deepcopy(value) if isinstance(value, dict) else value
+        return _apply_changes(self, tree) if tree else self
 
 
-def _set_dotted(obj: Any, path: list[str], value: Any) -> Any:
+def _apply_changes(obj: Any, tree: dict[str, Any]) -> Any:
+    """``obj`` (a frozen dataclass) with the nested ``tree`` of changes, built once per level."""
     names = {f.name for f in fields(obj)}
-    head = path[0]
-    if head not in names:
-        raise KeyError(f"unknown configuration key {head!r}")
-    if len(path) == 1:
+    kwargs: dict[str, Any] = {}
+    for head, value in tree.items():
+        if head not in names:
+            raise KeyError(f"unknown configuration key {head!r}")
         current = getattr(obj, head)
-        return replace(obj, **{head: _coerce_like(current, value, head)})
-    return replace(obj, **{head: _set_dotted(getattr(obj, head), path[1:], value)})
+        if isinstance(value, dict) and dataclasses.is_dataclass(current):
+            kwargs[head] = _apply_changes(current, value)
+        else:
+            kwargs[head] = _coerce_like(current, value, head)
+    return replace(obj, **kwargs)
 
 
 def _coerce_like(current: Any, value: Any, name: str) -> Any:

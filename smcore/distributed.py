@@ -5,7 +5,9 @@
 * nothing or ``threads`` (default): everything runs in this process (dask's threaded
   scheduler where dask is used);
 * ``local:N``: a ``distributed.LocalCluster`` with N single-threaded worker processes on
-  this machine;
+  this machine, listening on 127.0.0.1 only and speaking TLS with a certificate made for this
+  run (``Security.temporary()``): other users of a shared login node can reach 127.0.0.1 but,
+  without the run's key, can neither submit work to the cluster nor read its data;
 * ``tcp://host:port`` (or ``host:port``): a running scheduler, e.g. one started with
   ``dask scheduler`` or by dask-jobqueue on an HPC system (see docs/scaling.md).
 
@@ -37,6 +39,7 @@ __all__ = [
     "parse_scheduler",
     "scheduler",
     "n_workers",
+    "local_security",
     "map_tasks",
     "submit",
     "result",
@@ -90,7 +93,8 @@ def scheduler(
 
     ``local:N`` starts N single-threaded worker processes bound to 127.0.0.1, each
     limited to ``memory_limit`` (``"auto"``: the machine's memory divided by N; a
-    number of bytes or a string like ``"4GiB"``). An address connects to a running
+    number of bytes or a string like ``"4GiB"``); scheduler, workers and client talk TLS with
+    a temporary certificate of this run (:func:`local_security`). An address connects to a running
     scheduler (its workers keep their own limits), waiting at most ``connect_timeout``
     seconds. Prints the dask dashboard link (to ``report``, else stderr) unless ``quiet``.
     Raises :class:`ConfigError` when the scheduler cannot be reached.
@@ -103,6 +107,7 @@ def scheduler(
 
     cluster = None
     if kind == "local":
+        security = local_security()
         cluster = LocalCluster(
             n_workers=int(arg),  # type: ignore[arg-type]
             threads_per_worker=1,
@@ -110,8 +115,10 @@ def scheduler(
             memory_limit=memory_limit,
             dashboard_address="127.0.0.1:0",
             host="127.0.0.1",
+            protocol="tls://",
+            security=security,
         )
-        client = Client(cluster, set_as_default=False)
+        client = Client(cluster, security=security, set_as_default=False)
     else:
         try:
             client = Client(str(arg), timeout=connect_timeout, set_as_default=False)
@@ -126,6 +133,23 @@ def scheduler(
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def local_security() -> Any:
+    """TLS for a ``local:N`` cluster: a key and certificate made for this run only.
+
+    Every connection (client, scheduler, workers) must present them, so a process of another
+    user on the same machine cannot talk to the cluster. Needs ``cryptography``; its absence
+    is a :class:`ConfigError`.
+    """
+    from distributed.security import Security
+
+    try:
+        return Security.temporary()
+    except ImportError as exc:  # pragma: no cover - cryptography is a dependency
+        raise ConfigError(
+            "--scheduler local:N needs the 'cryptography' package (pip install cryptography)"
+        ) from exc
 
 
 def n_workers(client: Any) -> int:

@@ -3,7 +3,7 @@
 All functions take and return xarray objects with 1-D ``lat``/``lon`` coordinates
 (degrees north / east) and stay lazy on dask-backed data. The order of use is
 :func:`standard_lat_lon` → :func:`wrap_longitude` → :func:`ascending_latitude` →
-:func:`cut_domain` → (:func:`fill_nearest`) → :func:`bilinear`.
+:func:`cut_domain` → (:func:`fill_nearest`) → :func:`bilinear_to_grid`.
 
 Bilinear interpolation is :meth:`xarray.DataArray.interp` (``method="linear"``,
 separable in latitude and longitude), made NaN-aware by normalised convolution:
@@ -34,7 +34,7 @@ __all__ = [
     "select_domain",
     "domain_coverage",
     "fill_nearest",
-    "bilinear",
+    "bilinear_to_grid",
     "grid_coords",
 ]
 
@@ -233,7 +233,7 @@ def _node_indices(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
     return i if np.all(np.abs(src[i] - dst) < 1e-6) else None
 
 
-def bilinear(
+def bilinear_to_grid(
     da: xr.DataArray,
     grid: GridSpec,
     names: tuple[str, str] = ("lat", "lon"),

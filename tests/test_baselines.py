@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 import xarray as xr
-from _eval_factories import land_mask, make_store, tiny_config
 
 from smcore.evaluation import baselines as bl
 from smcore.evaluation.audit import audit_normalisation
 from smcore.evaluation.data import EvalGrid, load_fit_data, month_keys
 from smcore.evaluation.fitting import fit_baselines, predict_baselines
+from tests.factories.evaluation import land_mask, make_store, tiny_config
 
 
 # -- resampling -----------------------------------------------------------------------------
@@ -134,6 +134,45 @@ def test_qdm_removes_a_shift_and_keeps_the_models_change():
     assert (adjusted - out).mean() == pytest.approx(0.05, abs=0.01)
 
 
+def test_qdm_windows_cover_each_year_once_in_centred_30_year_windows():
+    years = np.repeat(np.arange(2015, 2101), 12)
+    windows = bl.qdm_windows(years)
+    kept = np.sum([keep for _, keep in windows], axis=0)
+    assert (kept == 1).all()
+    spans = [(years[w].min(), years[w].max(), years[k].min(), years[k].max()) for w, k in windows]
+    assert spans[0] == (2015, 2044, 2015, 2024)
+    assert spans[3] == (2035, 2064, 2045, 2054)  # the decade in the middle of its window
+    assert spans[-1] == (2071, 2100, 2095, 2100)  # the last window stays inside the series
+    assert all(w1 - w0 + 1 == 30 for w0, w1, _, _ in spans)
+    short = np.repeat(np.arange(2008, 2015), 12)  # a test period: one window, the whole
+    assert [(w.all(), k.all()) for w, k in bl.qdm_windows(short)] == [(True, True)]
+
+
+def test_moving_window_qdm_keeps_the_models_change_where_one_window_does_not():
+    """The model is too variable (2x the reference's spread) and drifts by +0.15 over 86 years.
+
+    QDM in 30-year windows carries each window's change to the reference's distribution; in
+    one 86-year window the late (high) values are read as high quantiles of a too-wide
+    distribution and over-corrected, so the change shrinks.
+    """
+    rng = np.random.default_rng(5)
+    hist_t = np.arange("1985-01", "2015-01", dtype="datetime64[M]").astype("datetime64[ns]")
+    ref = 0.25 + 0.02 * rng.standard_normal((hist_t.size, 3))
+    hist = 0.30 + 2.0 * 0.02 * rng.standard_normal((hist_t.size, 3))
+    trained = bl.qdm_train(ref, hist, hist_t)
+    fut_t = np.arange("2015-01", "2101-01", dtype="datetime64[M]").astype("datetime64[ns]")
+    drift = np.linspace(0.0, 0.15, fut_t.size)[:, None]
+    fut = 0.30 + drift + 2.0 * 0.02 * rng.standard_normal((fut_t.size, 3))
+    moving = bl.qdm_adjust(trained, fut, fut_t)
+    single = bl.qdm_adjust(trained, fut, fut_t, window=100)
+    late = fut_t >= np.datetime64("2071-01-01")
+    model_change = fut[late].mean() - hist.mean()
+    moving_error = (moving[late].mean() - ref.mean()) - model_change
+    single_error = (single[late].mean() - ref.mean()) - model_change
+    assert abs(moving_error) < 0.004  # measured: -0.0026 of a 0.124 change
+    assert single_error < -0.012  # measured: -0.0143, the change shrinks by 12 %
+
+
 # -- no test-period value reaches a fit ------------------------------------------------------------
 def _grid(prepared):
     static = prepared.static
@@ -213,3 +252,62 @@ def test_audit_flags_normalisation_statistics_computed_with_test_months(tmp_path
     audit = audit_normalisation(leaky, data, fits, grid, keys_test, ref_test, coarse_test)
     assert not any(v["consistent_with_train_only"] for v in audit.values()), audit
     assert land_mask(tiny_config()).sum() == grid.pixels.size
+
+
+def test_every_product_is_clipped_at_zero_like_the_network(tmp_path):
+    """A volume fraction is >= 0: the baselines are clipped as CMIP6_DL is (NaN stays NaN)."""
+    store = make_store(tmp_path / "s")
+    grid = _grid(store)
+    fits = fit_baselines(load_fit_data(store, grid), grid, use_qdm=False)
+    fits.offset = fits.offset - 1.0  # a bias correction that drives every value below 0
+    inputs = store.inputs("historical")
+    keys = month_keys(inputs["time"])[:12]
+    coarse = inputs.values[:12].copy()
+    coarse[0] = np.nan
+    out = predict_baselines(fits, coarse, keys, grid)
+    bc = out["bias_corrected_ensemble_mean"]
+    assert np.isnan(bc[0]).all()
+    assert np.nanmin(bc) == 0.0 and (bc[1:] == 0.0).mean() > 0.9
+    for name, values in out.items():
+        assert np.nanmin(values) >= 0.0, name
+
+
+def test_qdm_adjustment_equals_xsdba_value_for_value():
+    """smcore's vectorised adjustment is xsdba's ``QuantileDeltaMapping.adjust`` (nearest
+    quantile, constant extrapolation), ties and missing values included."""
+    rng = np.random.default_rng(3)
+    hist_t = np.arange("1985-01", "2015-01", dtype="datetime64[M]").astype("datetime64[ns]")
+    ref = 0.25 + 0.02 * rng.standard_normal((hist_t.size, 40))
+    hist = 0.30 + 0.04 * rng.standard_normal((hist_t.size, 40))
+    trained = bl.qdm_train(ref, hist, hist_t)
+    sim_t = np.arange("2015-01", "2045-01", dtype="datetime64[M]").astype("datetime64[ns]")
+    sim = np.round(0.32 + 0.04 * rng.standard_normal((sim_t.size, 40)), 3)  # many ties
+    sim[:30, 3] = np.nan
+    ours = bl.qdm_adjust(trained, sim, sim_t)
+    theirs = np.asarray(
+        trained.adjust(bl._series(sim, sim_t), interp="nearest", extrapolation="constant")
+        .transpose("time", "loc").values
+    )
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
+
+
+def test_bias_corrected_members_average_to_the_bias_corrected_ensemble_mean(tmp_path):
+    """Each model corrected on its own (training climatologies only): their mean is the
+    bias-corrected ensemble mean."""
+    from smcore.evaluation.fitting import bias_corrected_members
+
+    store = make_store(tmp_path / "s")
+    grid = _grid(store)
+    fits = fit_baselines(load_fit_data(store, grid), grid, use_qdm=False)
+    inputs = store.inputs("historical")
+    keys = month_keys(inputs["time"])[-24:]
+    coarse = np.asarray(inputs.values[-24:], dtype=np.float64)
+    members = bias_corrected_members(fits, coarse, keys, grid)
+    assert members.shape == (coarse.shape[1], 24, grid.pixels.size) and members.dtype == np.float32
+    bc = predict_baselines(fits, coarse, keys, grid)["bias_corrected_ensemble_mean"]
+    np.testing.assert_allclose(members.mean(axis=0), bc, atol=2e-6)
+    assert members.min() >= 0.0
+    # each model keeps its own month-to-month variability (not the ensemble mean's)
+    spread = members.std(axis=0)
+    assert np.median(spread) > 1e-3

@@ -34,3 +34,7 @@ def test_train_throughput_runs_without_the_file_stack() -> None:
     schedule = "schedule: 2 epochs x 8 training months (+4 validation) in "
     assert any(line.startswith(schedule) for line in lines), lines
     assert any(line.startswith("work: ") and "GFLOP per training sample" in line for line in lines)
+    # the precision of the run (too small a network to measure: fp32) and the share of its ceiling
+    assert any(line.startswith("precision: fp32 (default layout), passes of 4 months") for line in lines), lines
+    share = r"ceiling share: the project loop \(fp32\) reaches \d+% of the fp32 ceiling"
+    assert any(re.match(share, line) for line in lines), lines

@@ -1,14 +1,22 @@
 """The dashboard in a real browser: Debian's chromium driven by Playwright (no browser download).
 
 A deterministic synthetic work directory is served by ``smcore serve`` on a free localhost
-port; the test opens every tab, moves the scenario slider, and checks that each tab draws
-Bokeh canvases, that the console shows no error, that no request fails, and that every
-request goes to the local server. One screenshot per tab is written to a temporary folder
-(and also to ``$SMCORE_SCREENSHOTS`` when set).
+port, first as a pipeline still writing it: ``evaluation/`` is held back while
+``.stamps/running.json`` says ``evaluate`` runs; the page must answer, say so, and fill the
+Evaluation tab in without a reload when the folder appears. Then the test opens every tab,
+clicks a map cell (also in the Albers projection), moves the scenario slider, turns on the
+presentation mode, and checks that each tab draws Bokeh canvases, that the console shows no
+error, that no request fails, and that every request goes to the local server. Another test
+clicks an ISMN station on the Explorer's map (its series and scores appear) and downloads the
+box the map shows (``smcore export``'s file). One screenshot
+per tab is written to a temporary folder (and also to ``$SMCORE_SCREENSHOTS`` when set). A last
+test measures on a rendered PNG how much of a small trend map the significance dots cover.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import shutil
@@ -17,11 +25,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from _dashboard_factories import make_workdir
+
+from tests.factories.dashboard import make_workdir, study_grid_field
+from tests.factories.stations import add_stations
 
 pytestmark = pytest.mark.browser
 
@@ -57,6 +68,10 @@ MIN_CANVASES = {
     "Change rates": 2,
     "Model": 1,
 }
+
+# share of a small map's pixels the significance dots may change on the rendered PNG
+# (STIPPLE_MAX_COVER of the dots' geometry, plus their anti-aliased rims)
+PNG_MAX_COVER = 0.12
 
 # the explorer's first cell: DEFAULT_PIXEL snapped to the small test grid (1.125°)
 DEFAULT_PIXEL_SNAPPED_LON, DEFAULT_PIXEL_SNAPPED_LAT = 116.0, 39.375
@@ -94,7 +109,17 @@ def _alive(url: str) -> bool:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
+    """The dashboard of a work directory whose pipeline is still at ``evaluate``."""
     wd = make_workdir(tmp_path_factory.mktemp("wd") / "work")
+    stations = add_stations(wd)  # ISMN station results: points on the maps
+    staged = tmp_path_factory.mktemp("staged") / "evaluation"
+    shutil.move(wd.root / "evaluation", staged)
+    # a live process stands for `smcore run`, busy with the evaluation
+    pipeline = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
+    (wd.root / ".stamps").mkdir(exist_ok=True)
+    (wd.root / ".stamps" / "running.json").write_text(
+        json.dumps({"step": "evaluate", "pid": pipeline.pid, "started": time.time()})
+    )
     port = _free_port()
     log = tmp_path_factory.mktemp("log") / "serve.log"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -115,6 +140,14 @@ def server(tmp_path_factory):
             env=env,
             cwd=Path(__file__).resolve().parent.parent,
         )
+
+    def finish_evaluation() -> None:
+        """What `smcore evaluate` does when it ends: its folder appears, the step is over."""
+        if staged.exists():
+            shutil.move(staged, wd.root / "evaluation")
+        pipeline.kill()
+        pipeline.wait()
+
     try:
         _wait_until(
             lambda: proc.poll() is not None or _alive(f"http://127.0.0.1:{port}/liveness"),
@@ -122,13 +155,69 @@ def server(tmp_path_factory):
             what="the dashboard server",
         )
         assert proc.poll() is None, f"server exited: {log.read_text()[-3000:]}"
-        yield f"http://127.0.0.1:{port}", log
+        yield f"http://127.0.0.1:{port}", log, finish_evaluation, (wd, stations)
     finally:
+        pipeline.kill()
         proc.terminate()
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+class _Watch:
+    """A page with listeners for console errors, failed and foreign requests, navigations."""
+
+    def __init__(self, browser, base: str) -> None:
+        self.base = base
+        self.requests: list[str] = []
+        self.sockets: list[str] = []
+        self.failed: list[str] = []
+        self.errors: list[str] = []
+        self.navigations: list[str] = []
+        page = browser.new_page(viewport={"width": 1500, "height": 1700})
+        page.on("request", lambda r: self.requests.append(r.url))
+        page.on("websocket", lambda ws: self.sockets.append(ws.url))
+        page.on("requestfailed", lambda r: self.failed.append(f"{r.url} ({r.failure})"))
+        page.on(
+            "response",
+            lambda r: self.failed.append(f"{r.url} (HTTP {r.status})") if r.status >= 400 else None,
+        )
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
+        page.on(
+            "framenavigated",
+            lambda f: self.navigations.append(f.url) if f == page.main_frame else None,
+        )
+        page.set_default_timeout(90_000)
+        self.page = page
+
+    def check(self, log: Path) -> None:
+        host = self.base.split("//", 1)[1]
+        server_log = log.read_text()
+        assert "Traceback" not in server_log, server_log[-4000:]
+        assert not self.errors, f"console errors: {self.errors}"
+        assert not self.failed, f"failed requests: {self.failed}"
+        foreign = [
+            u
+            for u in self.requests
+            if not (u.startswith(self.base + "/") or u.startswith(("data:", "blob:")))
+        ]
+        assert not foreign, f"requests leaving the server: {foreign}"
+        assert self.sockets and all(s.startswith(f"ws://{host}/") for s in self.sockets)
+
+
+@contextlib.contextmanager
+def _browse(base: str) -> Iterator[_Watch]:
+    """Chromium on the served page, with its listeners; closed at the end."""
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            watch = _Watch(browser, base)
+            watch.page.goto(base + "/", wait_until="load")
+            yield watch
+        finally:
+            browser.close()
 
 
 def _visible_canvases(page) -> int:
@@ -147,29 +236,40 @@ def _settle(page, minimum: int, timeout: float = 90) -> int:
     return counts[-1]
 
 
-def _click_map_and_export(page) -> pd.DataFrame:
-    """Click the middle of the first map, then download the series CSV of the selected cell."""
-    canvas = page.locator("canvas >> visible=true").first
-    box = canvas.bounding_box()
-    button = page.get_by_text("Series (CSV)").first
+def _export_series(page) -> pd.DataFrame:
+    """The selected cell's series, downloaded with the Explorer's CSV button."""
+    with page.expect_download() as info:
+        page.get_by_text("Series (CSV)").first.click()
+    return pd.read_csv(info.value.path())
 
-    def download() -> pd.DataFrame:
-        with page.expect_download() as info:
-            button.click()
-        return pd.read_csv(info.value.path())
 
-    before = download()
-    page.mouse.click(box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.5)
+def _click_map(page, fx: float, fy: float, before: pd.DataFrame) -> pd.DataFrame:
+    """Click the first map at (fx, fy) of its canvas; the series export of the new cell."""
+    box = page.locator("canvas >> visible=true").first.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
     after = before
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and after["lon"].iloc[0] == before["lon"].iloc[0]:
+    while time.monotonic() < deadline and (
+        (after["lon"].iloc[0], after["lat"].iloc[0])
+        == (before["lon"].iloc[0], before["lat"].iloc[0])
+    ):
         time.sleep(0.5)
-        after = download()
+        after = _export_series(page)
+    return after
+
+
+def _click_map_and_export(page) -> pd.DataFrame:
+    """Click the middle of the first map, then download the series CSV of the selected cell."""
+    before = _export_series(page)
     assert (float(before["lon"].iloc[0]), float(before["lat"].iloc[0])) == (
         DEFAULT_PIXEL_SNAPPED_LON,
         DEFAULT_PIXEL_SNAPPED_LAT,
     )
-    return after
+    return _click_map(page, 0.45, 0.5, before)
+
+
+def _visible_toolbars(page) -> int:
+    return page.locator(".bk-Toolbar >> visible=true").count()
 
 
 def _move_scenario_slider(page) -> None:
@@ -199,54 +299,70 @@ def _move_scenario_slider(page) -> None:
     )
 
 
+def _sidebar_says(page, text: str, timeout: float = 30) -> None:
+    page.locator("#sidebar").get_by_text(text).first.wait_for(
+        state="visible", timeout=timeout * 1000
+    )
+
+
+def test_the_page_answers_while_the_pipeline_runs(server):
+    base, log, finish_evaluation, _ = server
+    with _browse(base) as watch:
+        page = watch.page
+        _sidebar_says(page, "evaluation: running now", 60)
+        _sidebar_says(page, "✔ products")
+        page.locator(".bk-tab", has_text="Evaluation").first.click()
+        page.get_by_text("Evaluation: nothing to show yet").first.wait_for(state="visible")
+        assert _visible_canvases(page) == 0
+        finish_evaluation()
+        # no reload: the session notices the new folder by itself
+        page.get_by_text(TAB_TEXT["Evaluation"]).first.wait_for(state="visible", timeout=30_000)
+        assert _settle(page, MIN_CANVASES["Evaluation"]) >= MIN_CANVASES["Evaluation"]
+        _sidebar_says(page, "✔ evaluation")
+        assert len(watch.navigations) == 1, watch.navigations
+    watch.check(log)
+
+
 def test_every_tab_renders_offline(server, tmp_path):
-    base, log = server
-    host = base.split("//", 1)[1]
+    base, log, finish_evaluation, _ = server
+    finish_evaluation()  # whether or not the test above ran
     shots = tmp_path / "screenshots"
     shots.mkdir()
-    requests: list[str] = []
-    sockets: list[str] = []
-    failed: list[str] = []
-    errors: list[str] = []
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1700})
-            page.on("request", lambda r: requests.append(r.url))
-            page.on("websocket", lambda ws: sockets.append(ws.url))
-            page.on("requestfailed", lambda r: failed.append(f"{r.url} ({r.failure})"))
-            page.on(
-                "response",
-                lambda r: failed.append(f"{r.url} (HTTP {r.status})") if r.status >= 400 else None,
-            )
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
-            page.set_default_timeout(90_000)
-            page.goto(base + "/", wait_until="load")
-
-            rendered: dict[str, int] = {}
-            for tab in TABS:
-                page.locator(".bk-tab", has_text=tab).first.click()
-                page.get_by_text(TAB_TEXT[tab]).first.wait_for(state="visible")
+    with _browse(base) as watch:
+        page = watch.page
+        rendered: dict[str, int] = {}
+        for tab in TABS:
+            page.locator(".bk-tab", has_text=tab).first.click()
+            page.get_by_text(TAB_TEXT[tab]).first.wait_for(state="visible")
+            rendered[tab] = _settle(page, MIN_CANVASES[tab])
+            if tab == "Explorer":
+                clicked = _click_map_and_export(page)
+            if tab == "Future trends":
+                _move_scenario_slider(page)
                 rendered[tab] = _settle(page, MIN_CANVASES[tab])
-                if tab == "Explorer":
-                    clicked = _click_map_and_export(page)
-                if tab == "Future trends":
-                    _move_scenario_slider(page)
-                    rendered[tab] = _settle(page, MIN_CANVASES[tab])
-                page.screenshot(path=str(shots / f"{tab.lower().replace(' ', '_')}.png"))
-        finally:
-            browser.close()
+            page.screenshot(path=str(shots / f"{tab.lower().replace(' ', '_')}.png"))
 
-    server_log = log.read_text()
-    assert "Traceback" not in server_log, server_log[-4000:]
-    assert not errors, f"console errors: {errors}"
-    assert not failed, f"failed requests: {failed}"
-    foreign = [
-        u for u in requests if not (u.startswith(base + "/") or u.startswith(("data:", "blob:")))
-    ]
-    assert not foreign, f"requests leaving the server: {foreign}"
-    assert sockets and all(s.startswith(f"ws://{host}/") for s in sockets), sockets
+        # the Albers projection: the maps redraw, a click still selects the cell under it
+        page.locator(".bk-tab", has_text="Explorer").first.click()
+        _settle(page, MIN_CANVASES["Explorer"])
+        before = _export_series(page)
+        page.locator("#sidebar select").last.select_option(label="Albers equal-area (China)")
+        page.get_by_text("Maps: Albers equal-area conic").first.wait_for(state="visible")
+        _settle(page, MIN_CANVASES["Explorer"])
+        projected = _click_map(page, 0.6, 0.45, before)
+        page.screenshot(path=str(tmp_path / "explorer_albers.png"))
+
+        # presentation mode: no tool bar left on the page
+        assert _visible_toolbars(page) > 0
+        page.locator("#sidebar").get_by_text("Presentation mode").first.click()
+        _wait_until(lambda: _visible_toolbars(page) == 0, 30, "the tool bars to go")
+        _settle(page, MIN_CANVASES["Explorer"])
+
+    watch.check(log)
+    plon, plat = float(projected["lon"].iloc[0]), float(projected["lat"].iloc[0])
+    # a click mapped back from the conic's metres lands inside China, not on the grid's edge
+    assert (plon, plat) != (float(before["lon"].iloc[0]), float(before["lat"].iloc[0]))
+    assert 76 <= plon <= 132 and 21 <= plat <= 51, (plon, plat)
     for tab, n in rendered.items():
         assert n >= MIN_CANVASES[tab], (tab, n)
     # a click on the map selected another cell, whose series the CSV export holds
@@ -266,3 +382,138 @@ def test_every_tab_renders_offline(server, tmp_path):
         Path(target).mkdir(parents=True, exist_ok=True)
         for png in shots.iterdir():
             shutil.copy(png, Path(target) / png.name)
+
+
+def _station_on_screen(page, index: int) -> tuple[float, float] | None:
+    """Page coordinates of station ``index`` on the first visible map, by Bokeh's own scales."""
+    return page.evaluate(
+        """(index) => {
+          for (const view of Bokeh.index.all_views()) {
+            if (view.model?.name !== "stations" || !view.coordinates) continue;
+            const plot = view.parent;
+            const rect = plot.canvas_view.events_el.getBoundingClientRect();
+            if (rect.width === 0 || rect.height === 0) continue;  // a map on a hidden tab
+            const data = view.model.data_source.data;
+            const sx = view.coordinates.x_scale.compute(data.x[index]);
+            const sy = view.coordinates.y_scale.compute(data.y[index]);
+            return [rect.left + sx, rect.top + sy];
+          }
+          return null;
+        }""",
+        index,
+    )
+
+
+def test_a_station_click_and_the_box_export(server, tmp_path):
+    """Click a station on the Explorer's map: its series and scores show; then download the
+    box the map shows, which is `smcore export`'s file of the product shown."""
+    import numpy as np
+    import xarray as xr
+
+    base, log, finish_evaluation, (wd, stations) = server
+    finish_evaluation()
+    st = stations[0]
+    with _browse(base) as watch:
+        page = watch.page
+        page.locator(".bk-tab", has_text="Explorer").first.click()
+        page.get_by_text(TAB_TEXT["Explorer"]).first.wait_for(state="visible")
+        _settle(page, MIN_CANVASES["Explorer"])
+        page.get_by_text("click one on a map").first.wait_for(state="visible")
+        where: list = []
+        _wait_until(lambda: where.append(_station_on_screen(page, 0)) or where[-1], 30,
+                    "the stations drawn on the map")
+        x, y = where[-1]
+        page.mouse.click(x, y)
+        # the caption (not the hover tooltip, which names the station too)
+        caption = page.get_by_text(
+            re.compile(rf"Station {st.network}/{st.station} .* complete months")
+        ).first
+        caption.wait_for(state="visible", timeout=30_000)
+        text = caption.inner_text()
+        _settle(page, MIN_CANVASES["Explorer"] + 1)  # the station's series plot
+        page.screenshot(path=str(tmp_path / "station.png"))
+
+        with page.expect_download() as info:
+            page.get_by_text("Box (NetCDF)").first.click()
+        download = info.value
+        box_file = tmp_path / download.suggested_filename
+        download.save_as(box_file)
+    watch.check(log)
+
+    # the caption: the station's months and its CMIP6_DL scores, as in stations.csv
+    scores = pd.read_csv(wd.evaluation / "stations.csv")
+    row = scores[(scores.station == st.station) & (scores["product"] == "CMIP6_DL")].iloc[0]
+    assert f"{int(row['months'])} complete months" in text, text
+    assert f"bias {row['bias']:+.3f}" in text and f"r {row['r']:.2f}" in text, text
+    # the box: the whole grid as first shown, the product's values, CF-1.8 with provenance
+    assert box_file.name.startswith("smcore_historical_") and box_file.suffix == ".nc"
+    box = xr.open_dataset(box_file)
+    product = xr.open_dataset(wd.product("historical"))
+    assert "CF-1.8" in box.attrs["Conventions"] and box.attrs["product"] == "CMIP6_DL"
+    for key in ("smcore_version", "models_used", "bbox", "smcore_config", "history"):
+        assert box.attrs.get(key), key
+    np.testing.assert_array_equal(box["lat"].values, product["lat"].values)
+    np.testing.assert_array_equal(box["lon"].values, product["lon"].values)
+    np.testing.assert_array_equal(
+        box["ssm"].sel(experiment="historical").values, product["ssm"].values
+    )
+
+
+def test_significance_dots_cover_little_of_a_rendered_map():
+    """On the PNG of a small trend map (every cell significant) the dots change few pixels."""
+    import io
+
+    import holoviews as hv
+    import numpy as np
+    from bokeh.embed import file_html
+    from bokeh.models import Scatter
+    from bokeh.resources import INLINE
+    from PIL import Image
+
+    from dashboard.app import configure
+    from dashboard.config import SMALL_MAP_WIDTH
+    from dashboard.maps import map_image
+    from dashboard.views.trends import stipple_coords, trend_map
+
+    configure()
+    trend = study_grid_field(0.05)
+    everywhere = trend.notnull()
+
+    def pixels(page, overlay, dots: bool) -> np.ndarray:
+        fig = hv.render(overlay)
+        fig.toolbar_location = None
+        for r in fig.renderers:
+            if isinstance(r.glyph, Scatter):
+                r.visible = dots
+        page.set_content(file_html(fig, INLINE, "map"))
+        canvas = page.locator("canvas").first
+        canvas.wait_for()
+        time.sleep(0.5)
+        return np.asarray(Image.open(io.BytesIO(canvas.screenshot())).convert("RGB"), dtype=int)
+
+    def changed_share(page, overlay) -> float:
+        with_dots, without = pixels(page, overlay, True), pixels(page, overlay, False)
+        changed = np.abs(with_dots - without).max(axis=2) > 30
+        coloured = (without < 245).any(axis=2)  # the map's colours (the frame)
+        return float((changed & coloured).sum() / coloured.sum())
+
+    small = trend_map(trend, everywhere, title="t", limit=0.1, width=SMALL_MAP_WIDTH, compact=True)
+    # the earlier stippling: a 1.6 px dot on every significant cell
+    lon_all, lat_all = stipple_coords(everywhere, stride=1)
+    earlier = map_image(
+        trend, title="t", cmap="BrBG", clim=(-0.1, 0.1), clabel="trend",
+        width=SMALL_MAP_WIDTH, compact=True,
+    ) * hv.Points((lon_all, lat_all), kdims=["lon", "lat"]).opts(
+        color="#1a1a1a", size=1.6, alpha=0.55
+    )  # fmt: skip
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 500, "height": 400})
+            share = changed_share(page, small)
+            old_share = changed_share(page, earlier)
+        finally:
+            browser.close()
+    print(f"significance dots change {share:.1%} of the map's pixels (earlier: {old_share:.1%})")
+    assert 0.005 < share <= PNG_MAX_COVER
+    assert old_share > PNG_MAX_COVER  # the check fails on the earlier maps

@@ -2,10 +2,10 @@ import json
 
 import numpy as np
 import xarray as xr
-from _cmip6_factories import TEST_MODELS, write_cmip6, write_model_set
 
 from smcore.cli import main
 from smcore.io.catalog import RECORD_KEYS, catalog_records, scan
+from tests.factories.cmip6 import TEST_MODELS, write_cmip6, write_model_set
 
 
 def _by(records, source, exp):
@@ -141,3 +141,43 @@ def test_cli_catalog_missing_folder_is_one_line(tmp_path, capsys):
     assert main(["catalog", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"smcore: error: {tmp_path / 'nope'}: no such file or folder"]
+
+
+def test_contradicting_frequency_trusts_table_and_time_axis(tmp_path, capsys):
+    """A GFDL-CM4 file whose ``frequency`` says ``monC`` while it holds 780 monthly means."""
+    for variable, table, units in (("tas", "Amon", "K"), ("mrsos", "Lmon", "kg m-2")):
+        write_cmip6(
+            tmp_path, "GFDL-CM4", "historical", variable=variable, table=table, units=units,
+            years=(1850, 1914), grid_label="gr1", institution="NOAA-GFDL", frequency="monC",
+            dlat=10.0, dlon=20.0,
+        )
+    assert main(["catalog", str(tmp_path), "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert len(records) == 2
+    for r in records:
+        assert (r["calendar"], r["start"], r["end"], r["n_files"]) == (
+            "noleap", "1850-01", "1914-12", 1
+        )
+        (problem,) = r["problems"]
+        assert problem.endswith(
+            f"the frequency attribute says 'monC' (a climatology) but the table {r['table_id']} "
+            "is monthly and its time axis holds 780 monthly steps (1850-01..1914-12); "
+            "read as mon (table and time axis trusted)"
+        )
+    (d,) = scan(tmp_path, variable="mrsos")
+    assert d.frequency == "mon" and not d.blocking() and d.keys.size == 780
+
+
+def test_a_dataset_without_period_says_why(tmp_path, capsys):
+    (fx,) = write_cmip6(tmp_path, "M", "historical", variable="sftlf", table="fx", units="%",
+                        years=(2000, 2000), frequency="fx")
+    (empty,) = write_cmip6(tmp_path, "N", "historical", years=(2000, 2000))
+    empty.write_bytes(b"")
+    assert main(["catalog", str(tmp_path), "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert len(records) == 2
+    for r in records:
+        assert r["start"] is not None or r["problems"], r
+    by = {r["source_id"]: r for r in records}
+    assert by["M"]["problems"] == [f"{fx}: a fixed field (fx): no time axis, no period"]
+    assert by["N"]["problems"] == [f"{empty}: unreadable: empty file (0 bytes)"]

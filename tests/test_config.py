@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 
@@ -89,3 +91,79 @@ def test_parse_year_range():
         parse_year_range("1999-1950")
     with pytest.raises(ValueError):
         parse_year_range("abc")
+
+
+SHIFTED_SPLIT = {"periods.train": "1985-2001", "periods.val": "2002-2007", "periods.test": "2008-2014"}
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(SHIFTED_SPLIT)))
+def test_overrides_of_one_call_are_validated_together(order):
+    """A split whose training years reach into the default validation years, in any order."""
+    from smcore.cli.common import build_config
+
+    cfg = build_config(None, **{key: SHIFTED_SPLIT[key] for key in order})
+    assert (cfg.periods.train, cfg.periods.val, cfg.periods.test) == (
+        (1985, 2001), (2002, 2007), (2008, 2014)
+    )
+    raw = {key: parse_year_range(SHIFTED_SPLIT[key]) for key in order}
+    assert Config().override(**raw) == cfg
+
+
+def test_an_inconsistent_split_is_still_refused_once_all_overrides_apply():
+    from smcore.cli.common import build_config
+    from smcore.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="overlap"):
+        build_config(None, **{"periods.train": "1985-2003", "periods.val": "2002-2007"})
+
+
+def test_cli_prepare_accepts_a_shifted_split(tmp_path, capsys):
+    """The options are parsed and validated before any input is read (the folders are empty)."""
+    from smcore.cli import main
+
+    (tmp_path / "cmip6").mkdir()
+    (tmp_path / "era5").mkdir()
+    rc = main([
+        "prepare", "--cmip6", str(tmp_path / "cmip6"), "--era5", str(tmp_path / "era5"),
+        "--workdir", str(tmp_path / "wd"), "--train", "1985-2001", "--val", "2002-2007",
+        "--test", "2008-2014",
+    ])
+    err = capsys.readouterr().err
+    assert rc != 0  # empty input folders
+    assert "overlap" not in err
+
+
+def test_train_config_checks_itself_on_construction():
+    from smcore.config import TrainConfig
+    from smcore.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="batch size must be >= 1.*unknown amp mode"):
+        TrainConfig(batch_size=0, amp="fp8")
+    with pytest.raises(ConfigError, match="input_norm must be one of"):
+        Config().override(**{"train.input_norm": "minmax"})
+    with pytest.raises(ConfigError, match="forced_window_years > 0 needs"):
+        TrainConfig(input_norm="standard", target_norm="standard", forced_window_years=5)
+    with pytest.raises(ConfigError, match="unknown device"):
+        TrainConfig(device="tpu")
+    assert TrainConfig(device="cuda:1").device == "cuda:1"
+
+
+def test_analysis_config_defaults_toml_and_validation(tmp_path):
+    from smcore.config import AnalysisConfig
+    from smcore.errors import ConfigError
+
+    assert Config().analysis == AnalysisConfig(mk_test="hamed_rao", fdr_alpha=0.1)
+    p = tmp_path / "c.toml"
+    p.write_text('[analysis]\nmk_test = "tfpw"\nfdr_alpha = 0.05\n')
+    cfg = load_config(p)
+    assert cfg.analysis == AnalysisConfig("tfpw", 0.05)
+    assert Config.from_dict(cfg.to_dict()) == cfg
+    assert Config.from_dict({"scale": 4}).analysis == AnalysisConfig()  # older recorded configs
+    assert Config().override(**{"analysis.fdr_alpha": "0.2"}).analysis.fdr_alpha == 0.2
+    with pytest.raises(ConfigError, match="mk_test must be one of original, hamed_rao, tfpw.*alph"):
+        AnalysisConfig(mk_test="sen", fdr_alpha=1.5)
+    with pytest.raises(ConfigError, match=r"fdr_alpha must be in \(0, 1\)"):
+        Config().override(**{"analysis.fdr_alpha": 0})
+    p.write_text('[analysis]\nmk_test = "yue_wang"\n')
+    with pytest.raises(ValueError, match="invalid configuration: analysis.mk_test"):
+        load_config(p)

@@ -6,11 +6,11 @@ import socket
 
 import panel as pn
 import pytest
-from _dashboard_factories import make_workdir
 
 from dashboard.server import check_workdir, serve, websocket_origins
 from smcore.cli import main
 from smcore.errors import ConfigError, InputError
+from tests.factories.dashboard import make_workdir
 
 
 def test_origins_default_to_this_machine():
@@ -57,3 +57,112 @@ def test_server_binds_localhost_by_default(tmp_path):
     finally:
         server.stop()
         pn.state.reset()
+
+
+# -- serving beyond localhost ------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _fetch(server, path, **kwargs):
+    """One HTTP request to ``server`` (running its IOLoop meanwhile); redirects not followed."""
+    from tornado.httpclient import AsyncHTTPClient
+
+    async def go():
+        return await AsyncHTTPClient().fetch(
+            f"http://127.0.0.1:{server.port}{path}", raise_error=False, follow_redirects=False,
+            request_timeout=120, **kwargs,
+        )
+
+    return server.io_loop.run_sync(go, timeout=180)
+
+
+@pytest.fixture(scope="module")
+def served_workdir(tmp_path_factory):
+    return make_workdir(tmp_path_factory.mktemp("serve") / "w")
+
+
+@pytest.fixture
+def stopped():
+    servers = []
+    yield servers.append
+    for server in servers:
+        server.stop()
+    pn.state.reset()
+
+
+def test_public_address_needs_explicit_origins(served_workdir, stopped, capsys):
+    with pytest.raises(ConfigError, match="--allow-websocket-origin"):
+        stopped(serve(served_workdir.root, address="0.0.0.0", port=_free_port(), start=False))
+    assert main(["serve", "--workdir", str(served_workdir.root), "--address", "10.1.2.3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        "smcore: error: --address 10.1.2.3 makes the dashboard reachable from other machines"
+    )
+
+
+def test_public_address_without_tls_or_auth_warns(served_workdir, stopped, capsys):
+    port = _free_port()
+    server = serve(
+        served_workdir.root, address="0.0.0.0", port=port, start=False,
+        allow_websocket_origin=[f"myhost.example.org:{port}"],
+    )
+    stopped(server)
+    assert server.address == "0.0.0.0"
+    assert f"myhost.example.org:{port}" in set(server._tornado._websocket_origins)
+    err = capsys.readouterr().err
+    assert (
+        "smcore: warning: serving on 0.0.0.0 without TLS or --basic-auth: anyone who can reach "
+        "this port sees the dashboard and its data"
+    ) in err
+
+
+def test_basic_auth_argument_forms(tmp_path):
+    from dashboard.server import parse_basic_auth
+
+    assert parse_basic_auth("alice:s3:cret") == {"alice": "s3:cret"}
+    accounts = tmp_path / "users.json"
+    accounts.write_text('{"alice": "s3cret", "bob": "pw"}')
+    assert parse_basic_auth(str(accounts)) == str(accounts.resolve())
+    for bad in ("justapassword", ":pw", "alice:"):
+        with pytest.raises(ConfigError, match="--basic-auth"):
+            parse_basic_auth(bad)
+    accounts.write_text('["alice"]')
+    with pytest.raises(ConfigError, match="expected a JSON object"):
+        parse_basic_auth(str(accounts))
+
+
+def test_basic_auth_asks_for_a_login(served_workdir, stopped):
+    server = serve(served_workdir.root, port=_free_port(), start=False, basic_auth="alice:s3cret")
+    stopped(server)
+    server.start()
+    page = _fetch(server, "/")
+    assert page.code == 302 and "login" in page.headers["Location"]
+    wrong = _fetch(server, "/login", method="POST", body="username=alice&password=nope")
+    assert wrong.code == 302 and "error" in wrong.headers["Location"]
+    assert "user=" not in ";".join(wrong.headers.get_list("Set-Cookie"))
+    good = _fetch(server, "/login", method="POST", body="username=alice&password=s3cret")
+    assert good.code == 302 and good.headers["Location"] == "/"
+    cookies = "; ".join(c.split(";")[0] for c in good.headers.get_list("Set-Cookie"))
+    assert "user=" in cookies
+    assert _fetch(server, "/", headers={"Cookie": cookies}).code == 200
+
+
+def test_bokeh_resources_cannot_switch_the_page_to_a_cdn(served_workdir, stopped, monkeypatch):
+    from bokeh.settings import settings
+
+    monkeypatch.setenv("BOKEH_RESOURCES", "cdn")
+    try:
+        server = serve(served_workdir.root, port=_free_port(), start=False)
+        stopped(server)
+        server.start()
+        page = _fetch(server, "/")
+        assert page.code == 200
+        html = page.body.decode()
+        assert "bokeh" in html and "/static/" in html
+        for cdn in ("cdn.bokeh.org", "cdn.holoviz.org", "cdn.jsdelivr.net", "unpkg.com"):
+            assert cdn not in html, cdn
+    finally:
+        settings.resources.unset_value()

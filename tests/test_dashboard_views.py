@@ -3,19 +3,21 @@ builds, reacts to the shared controls, and explains a missing artifact."""
 
 from __future__ import annotations
 
+import os
+
 import holoviews as hv
 import numpy as np
 import pandas as pd
 import panel as pn
 import pytest
 import xarray as xr
-from _dashboard_factories import REGIONS, make_workdir
 from bokeh.document import Document
 from bokeh.models import Image as BkImage
 from bokeh.models import MultiLine, Rect
 
-from dashboard import geo, loaders
+from dashboard import geo
 from dashboard.compute import month_labels, order_timescales, symmetric_limit, upsample
+from dashboard.config import MAP_WIDTH, SMALL_MAP_WIDTH, STIPPLE_MAX_COVER
 from dashboard.datastore import DataStore
 from dashboard.live import LiveFigure
 from dashboard.maps import OUTLINE_PREFIX, map_image
@@ -46,6 +48,7 @@ from dashboard.views.trends import (
     stipple_coords,
     trend_map,
 )
+from tests.factories.dashboard import REGIONS, study_grid_field
 
 hv.extension("bokeh", logo=False)
 
@@ -60,27 +63,20 @@ LINES = {
 }
 
 
-@pytest.fixture(scope="module")
-def wd(tmp_path_factory):
-    return make_workdir(tmp_path_factory.mktemp("dash") / "work")
-
-
 @pytest.fixture(autouse=True)
-def _outlines(monkeypatch):
-    """Deterministic outlines instead of the real assets; caches and Panel state reset after."""
+def _outlines(monkeypatch, fresh_panel):
+    """Deterministic outlines instead of the real assets (then caches and Panel state reset)."""
     import smcore.assets
 
     monkeypatch.setattr(smcore.assets, "boundary_lines", lambda name: LINES[name])
     geo.load_outlines.clear()
     yield
     geo.load_outlines.clear()
-    loaders.clear_caches()
-    pn.state.reset()
 
 
 @pytest.fixture
-def store(wd):
-    return DataStore(wd.root)
+def store(dashboard_workdir):
+    return DataStore(dashboard_workdir.root)
 
 
 def _render(viewable) -> Document:
@@ -160,8 +156,10 @@ def test_map_image_draws_outlines_once():
     assert isinstance(img, hv.Image)
     np.testing.assert_allclose(img.dimension_values(2, flat=False), field.values)
     fig = hv.render(img)
-    names = sorted(r.name for r in fig.renderers if isinstance(r.glyph, MultiLine))
-    assert names == sorted(OUTLINE_PREFIX + n for n in geo.OUTLINES)
+    outlines = [r for r in fig.renderers if isinstance(r.glyph, MultiLine)]
+    # one glyph, one row per layer, bottom to top
+    assert [r.name for r in outlines] == [OUTLINE_PREFIX + "layers"]
+    assert list(outlines[0].data_source.data["layer"]) == list(geo.OUTLINES)
 
 
 def test_large_maps_are_rasterized(monkeypatch):
@@ -268,6 +266,43 @@ def test_explorer_view_follows_the_controls(store):
     assert list(view.series_frame().columns) == ["CMIP6_DL", "ensemble_mean", "CAS-ESM2-0"]
 
 
+def test_derived_values_are_read_once_per_change(store, monkeypatch):
+    # two explorers bound to one store: each change reads the maps and the series once
+    views = [ExplorerView(store=store), ExplorerView(store=store)]
+    for view in views:
+        _render(view.__panel__())
+    reads: list[str] = []
+
+    def counted(name, read):
+        def wrapper(*args):
+            reads.append(name)
+            return read(*args)
+
+        return wrapper
+
+    monkeypatch.setattr(store, "read_month_maps", counted("maps", store.read_month_maps))
+    monkeypatch.setattr(store, "pixel_series", counted("series", store.pixel_series))
+    store.month = "2001-01"
+    assert reads == ["maps"]
+    reads.clear()
+    store.pixel = (100.2, 35.1)
+    assert reads == ["series"]
+    reads.clear()
+    store.period = "future"  # a new experiment and its months: one read of each
+    assert sorted(reads) == ["maps", "series"] and store.explorer_experiment == "ssp245"
+    reads.clear()
+    store.period = "historical"
+    assert sorted(reads) == ["maps", "series"]
+    reads.clear()
+    store.scenario = "ssp585"  # not shown by the explorer in the historical period
+    assert reads == []
+    for view in views:
+        np.testing.assert_array_equal(view._dl.image, store.month_maps.dl.values)
+        assert view._series.figure.title.text.startswith(
+            f"Cell {store.cell_series.attrs['lat']:.2f}°N {store.cell_series.attrs['lon']:.2f}°E"
+        )
+
+
 # -- Evaluation ------------------------------------------------------------------------------
 def test_metrics_table(store):
     table = metrics_table(store.metrics(), store.channels)
@@ -337,9 +372,9 @@ def test_region_functions(store):
 
 
 def test_regional_view_builds(store):
-    layout = RegionalView(store=store).__panel__()
-    _render(layout)
-    rows = [o for o in layout.objects if isinstance(o, pn.Row)]
+    view = RegionalView(store=store)
+    _render(view.__panel__())
+    rows = [o for o in view.content.objects if isinstance(o, pn.Row)]
     assert len(rows) == 4
 
 
@@ -360,9 +395,10 @@ def test_trend_functions(store):
     row = fractions[(fractions.experiment == "ssp245") & (fractions.season == "JJA")].iloc[0]
     assert (dry, wet) == pytest.approx((100 * row.drying, 100 * row.wetting))
     bars = area_fraction_bars(fractions, "JJA")
-    assert np.all(bars.get(1).dimension_values(1) <= 0) and np.all(
-        bars.get(0).dimension_values(1) >= 0
-    )
+    table = bars.dframe()
+    assert {"wetting", "drying"} <= set(table["Variable"])
+    assert (table.loc[table["Variable"] == "drying", "value"] <= 0).all()
+    assert (table.loc[table["Variable"] == "wetting", "value"] >= 0).all()
 
 
 def test_trends_view_follows_scenario_and_season(store):
@@ -421,14 +457,14 @@ def test_model_functions(store):
     assert "1,234,567" in md and "ACCESS-CM2" in md and "X (no ssp585)" in md
 
 
-def test_model_view_without_summary(tmp_path, wd):
+def test_model_view_without_summary(tmp_path, dashboard_workdir):
     (tmp_path / "training").mkdir()
     (tmp_path / "training" / "history.csv").write_text(
-        (wd.root / "training" / "history.csv").read_text()
+        (dashboard_workdir.root / "training" / "history.csv").read_text()
     )
-    layout = ModelView(store=DataStore(tmp_path)).__panel__()
-    _render(layout)
-    assert not isinstance(layout, pn.pane.Alert)
+    view = ModelView(store=DataStore(tmp_path))
+    _render(view.__panel__())
+    assert not isinstance(view.content, pn.pane.Alert) and not view.missing
 
 
 # -- every tab, missing artifacts ----------------------------------------------------------
@@ -445,17 +481,200 @@ def test_tabs_registry_order():
 
 @pytest.mark.parametrize("tab", TABS, ids=lambda t: t.key)
 def test_missing_artifacts_explain_what_to_run(tab, tmp_path):
-    layout = tab(store=DataStore(tmp_path)).__panel__()
-    assert isinstance(layout, pn.pane.Alert)
+    view = tab(store=DataStore(tmp_path))
+    layout = view.content
+    assert isinstance(layout, pn.pane.Alert) and view.missing
     assert "Run `smcore" in layout.object and str(tmp_path) in layout.object
 
 
-def test_the_app_has_every_tab(wd):
+def test_the_app_has_every_tab(dashboard_workdir):
     from dashboard.app import App, create_app, workdir_from_args
 
-    app = App(wd.root)
+    app = App(dashboard_workdir.root)
     assert [v.title for v in app.views] == [t.title for t in TABS]
-    template = create_app(wd.root)
+    template = create_app(dashboard_workdir.root)
     tabs = template.main[0]
     assert isinstance(tabs, pn.Tabs) and tabs.dynamic and len(tabs) == len(TABS)
     assert workdir_from_args(["--workdir", "/x/y", "--other"]) == "/x/y"
+
+
+# -- a page that follows the pipeline -----------------------------------------------------
+def _copy_workdir(src, dst, folders):
+    import shutil
+
+    for folder in folders:
+        shutil.copytree(src / folder, dst / folder)
+    return dst
+
+
+def test_a_tab_fills_in_when_its_files_appear(dashboard_workdir, tmp_path):
+    import shutil
+
+    from dashboard.app import App
+
+    root = _copy_workdir(
+        dashboard_workdir.root, tmp_path / "w", ("prepared", "training", "product", "analysis")
+    )
+    app = App(root)
+    tabs = app.tabs()
+    explorer, evaluation, trends = app.views[0], app.views[1], app.views[3]
+    for view in (explorer, evaluation, trends):
+        _render(view.__panel__())
+    tabs.active = 1
+    assert evaluation.missing and "the tab fills in by itself" in evaluation.content.object
+    before = explorer.content
+    app.tick()  # nothing new
+    assert evaluation.missing and explorer.content is before
+    shutil.copytree(dashboard_workdir.root / "evaluation", root / "evaluation")
+    app.tick()
+    assert not evaluation.missing and evaluation.content.select(pn.widgets.Tabulator)
+    assert explorer.content is before  # its files did not change
+    # a tab not on display is rebuilt when it is shown
+    path = root / "analysis" / "area_fractions.csv"
+    stamp = path.stat().st_mtime + 5
+    os.utime(path, (stamp, stamp))
+    app.tick()
+    assert trends.stale
+    tabs.active = 3
+    assert not trends.stale and trends.changed() is False
+
+
+def test_the_model_tab_grows_while_training(dashboard_workdir, tmp_path):
+    from dashboard.app import App
+    from smcore import runstate
+
+    root = _copy_workdir(dashboard_workdir.root, tmp_path / "w", ("prepared",))
+    history = pd.read_csv(dashboard_workdir.root / "training" / "history.csv")
+    runstate.mark_running(root, "train")
+    app = App(root)
+    tabs = app.tabs()
+    tabs.active = 5
+    model = app.views[5]
+    _render(model.__panel__())
+    assert "epoch 1 of 100 under way" in model._progress_pane.object  # no history yet
+    (root / "training").mkdir()
+    history.iloc[:2].to_csv(root / "training" / "history.csv", index=False)
+    app.tick()
+    assert not model.missing
+    progress = model._progress_pane.object
+    # 6 training years of 12 months in 1.5 s per epoch; 98 epochs of 1.5 s left
+    assert "epoch 2 of 100 done" in progress and "48.0 months/s" in progress
+    assert "about 2.5 min left" in progress
+    pane = model._curves
+    history.iloc[:3].to_csv(root / "training" / "history.csv", index=False)
+    later = (root / "training" / "history.csv").stat().st_mtime + 5
+    os.utime(root / "training" / "history.csv", (later, later))
+    app.tick()
+    assert model._curves is pane  # redrawn in place
+    curves = [el for el in pane.object if isinstance(el, hv.Curve)]
+    assert (
+        len(curves[0].dimension_values(0)) == 3 and "epoch 3 of 100" in model._progress_pane.object
+    )
+    runstate.mark_finished(root, "train")  # stopped early: the run is over
+    app.tick()  # the history did not change: nothing to rebuild
+    assert (
+        model._progress(history.iloc[:3])
+        == "Training stopped after epoch 3 of 100 (not running now)."
+    )
+
+
+def test_a_click_on_the_projected_map_selects_the_cell(store):
+    from bokeh import events
+
+    store.projection = "albers"
+    view = ExplorerView(store=store)
+    _render(view.__panel__())
+    frame = view._dl.frame
+    assert not frame.geographic and frame.key == "albers"
+    dl = store.month_maps.dl
+    assert view._dl.image.shape == (frame.y.size, frame.x.size)
+    np.testing.assert_array_equal(view._dl.image, frame.warp(dl.values))
+    x, y = frame.forward(np.array([100.2]), np.array([35.1]))
+    assert abs(x[0]) > 1000  # metres of the conic, not degrees
+    view._dl.figure._trigger_event(events.Tap(view._dl.figure, x=float(x[0]), y=float(y[0])))
+    assert store.pixel == pytest.approx((100.2, 35.1))
+    lon, lat = view._other.points
+    assert (lon[0], lat[0]) == pytest.approx((100.2, 35.1))
+    df = store.cell_series
+    assert abs(df.attrs["lon"] - 100.2) <= 0.6 and abs(df.attrs["lat"] - 35.1) <= 0.6
+    # the grid's cell under a pixel is the one the click maps back to
+    i, j = store.pixel_index("historical", 100.2, 35.1)
+    col = int(np.abs(frame.x - x[0]).argmin())
+    row = int(np.abs(frame.y - y[0]).argmin())
+    assert frame.index[row, col] == i * dl.sizes["lon"] + j
+
+
+@pytest.mark.parametrize("projection", ["lonlat", "albers"])
+@pytest.mark.parametrize("width", [SMALL_MAP_WIDTH, MAP_WIDTH])
+def test_significance_dots_cover_a_small_share_of_any_map(projection, width):
+    """Every cell significant, the study's 0.25° grid: the dots cover ≤ STIPPLE_MAX_COVER."""
+    from bokeh.models import Scatter
+
+    trend = study_grid_field(0.05)
+
+    def cover(overlay) -> float:
+        fig = hv.render(overlay)
+        dots = [r for r in fig.renderers if isinstance(r.glyph, Scatter)]
+        n = len(dots[0].data_source.data[dots[0].glyph.x])
+        area = n * np.pi * (dots[0].glyph.size / 2) ** 2
+        return area / (fig.frame_width * fig.frame_height)
+
+    style = dict(title="t", limit=0.1, width=width, projection=projection, compact=width < 300)
+    share = cover(trend_map(trend, trend.notnull(), **style))
+    assert 0.01 < share <= STIPPLE_MAX_COVER
+    # the earlier dots (a dot on every significant cell, 1.6 px) hid the colours
+    lon_all, lat_all = stipple_coords(trend.notnull(), stride=1)
+    old = np.pi * (1.6 / 2) ** 2 * lon_all.size / (width * width * 36 / 66)
+    assert old > STIPPLE_MAX_COVER
+
+
+def test_epoch_axis_has_whole_number_ticks(store):
+    fig = hv.render(loss_curves(store.history()))
+    ticker = fig.xaxis[0].ticker
+    assert ticker.min_interval == 1 and fig.xaxis[0].formatter.format == "0"
+
+
+def test_every_map_has_a_colour_bar_with_units(store):
+    from bokeh.models import ColorBar
+
+    explorer, trends = ExplorerView(store=store), TrendsView(store=store)
+    for view in (explorer, trends):
+        _render(view.__panel__())
+    figures = [explorer._dl, explorer._other, trends._main, *trends._small.values()]
+    for fig in figures:
+        bars = [r for r in fig.figure.select(ColorBar)]
+        assert len(bars) == 1 and bars[0].title, fig.figure.title.text
+    assert "m³ m⁻³" in explorer._dl.figure.select(ColorBar)[0].title
+    assert "per decade" in trends._small["DJF"].figure.select(ColorBar)[0].title
+    evaluation = EvaluationView(store=store)
+    _render(evaluation.__panel__())
+    maps = metric_maps(store.maps(), "mae", ["CMIP6_DL", "ensemble_mean"])
+    for element in maps:
+        assert element.opts.get().kwargs["colorbar"] is True
+        assert "m³ m⁻³" in element.opts.get().kwargs["colorbar_opts"]["title"]
+
+
+def test_presentation_mode_enlarges_fonts_and_hides_tool_bars(dashboard_workdir):
+    from dashboard.app import App
+
+    app = App(dashboard_workdir.root)
+    tabs = app.tabs()
+    explorer, trends = app.views[0], app.views[3]
+    for view in (explorer, trends):
+        _render(view.__panel__())
+    fig = explorer._dl.figure
+    size = float(fig.title.text_font_size[:-2])
+    assert fig.toolbar_location is not None
+    app.store.presentation = True  # every opened tab changes in place
+    assert explorer._dl.figure is fig and fig.toolbar_location is None
+    assert float(fig.title.text_font_size[:-2]) == pytest.approx(1.6 * size)
+    assert trends._main.figure.toolbar_location is None
+    axis = trends._main.figure.xaxis[0].major_label_text_font_size
+    # a tab built in presentation mode has the same large fonts
+    tabs.active = 3
+    trends.rebuild()
+    assert trends._main.figure.toolbar_location is None
+    assert trends._main.figure.xaxis[0].major_label_text_font_size == axis
+    app.store.presentation = False
+    assert fig.toolbar_location == "above"
+    assert float(fig.title.text_font_size[:-2]) == pytest.approx(size)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,11 +23,7 @@ from smcore.cli import main as cli_main
 from smcore.train.checkpoint import load_checkpoint
 from smcore.train.ddp import TORCHRUN_VARS, shard_batch
 from smcore.train.loop import masked_mse
-
-try:
-    from _ynet_factories import make_prepared, tiny_config
-except ImportError:  # tests/ imported as a package
-    from tests._ynet_factories import make_prepared, tiny_config
+from tests.factories.ynet import tiny_config
 
 pytestmark = pytest.mark.skipif(
     not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
@@ -37,19 +32,6 @@ pytestmark = pytest.mark.skipif(
 
 torch.set_num_threads(1)
 TRAINING_FILES = {"best.pt", "history.csv", "last.pt", "summary.json"}
-
-
-@pytest.fixture(scope="module")
-def prepared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("prep") / "wd"
-    make_prepared(root)
-    return root
-
-
-def _fresh_workdir(prepared_dir: Path, tmp_path: Path, name: str) -> Path:
-    dst = tmp_path / name
-    shutil.copytree(prepared_dir / "prepared", dst / "prepared")
-    return dst
 
 
 def _free_port() -> int:
@@ -97,12 +79,12 @@ def test_scaled_shard_gradients_average_to_the_global_gradient() -> None:
 
 
 # -- end to end ----------------------------------------------------------------
-def test_ddp_on_two_cpu_processes_matches_one_process(prepared_dir: Path, tmp_path: Path) -> None:
+def test_ddp_on_two_cpu_processes_matches_one_process(fresh_ynet_workdir) -> None:
     # the manifest holds tiny_config: features 8, depth 3, dropout 0
     args = ["train", "--epochs", "2", "--batch-size", "4", "--device", "cpu", "--amp", "off",
             "--seed", "7", "--no-progress"]
-    single = _fresh_workdir(prepared_dir, tmp_path, "single")
-    multi = _fresh_workdir(prepared_dir, tmp_path, "ddp")
+    single = fresh_ynet_workdir("single")
+    multi = fresh_ynet_workdir("ddp")
     env = {k: v for k, v in os.environ.items() if k not in TORCHRUN_VARS}
     env["OMP_NUM_THREADS"] = "1"
     # each rank's 2 months go through in 2 passes (DDP's no_sync on the first): the same gradients
@@ -156,9 +138,11 @@ def _interrupted_rank(rank: int, port: int, wd: str, result: str) -> None:
     Path(result).write_text(outcome)
 
 
-def test_sigint_on_one_rank_stops_all_ranks_at_the_same_step(prepared_dir: Path,
-                                                              tmp_path: Path) -> None:
-    wd = _fresh_workdir(prepared_dir, tmp_path, "wd")
+def test_sigint_on_one_rank_stops_all_ranks_at_the_same_step(
+    tmp_path: Path,
+    fresh_ynet_workdir,
+) -> None:
+    wd = fresh_ynet_workdir("wd")
     port = _free_port()
     # fork hangs once this process has run torch; a fork server imports torch once for both ranks
     ctx = mp.get_context("forkserver")
@@ -183,25 +167,29 @@ def test_sigint_on_one_rank_stops_all_ranks_at_the_same_step(prepared_dir: Path,
 
 # -- errors --------------------------------------------------------------------
 def test_ddp_without_torchrun_is_a_one_line_error(
-    prepared_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    ynet_prepared: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
 ) -> None:
     _no_torchrun_env(monkeypatch)
-    argv = ["train", "--ddp", "--workdir", str(prepared_dir), "--device", "cpu", "--no-progress"]
+    argv = ["train", "--ddp", "--workdir", str(ynet_prepared), "--device", "cpu", "--no-progress"]
     assert cli_main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "torchrun" in err[0] and "RANK" in err[0]
-    assert not (prepared_dir / "training").exists()
+    assert not (ynet_prepared / "training").exists()
 
 
 def test_ddp_batch_must_split_over_the_ranks(
-    prepared_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    ynet_prepared: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
 ) -> None:
     _no_torchrun_env(monkeypatch)
     env = dict(RANK="0", WORLD_SIZE="3", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1",
                MASTER_PORT=str(_free_port()))
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    argv = ["train", "--ddp", "--workdir", str(prepared_dir), "--device", "cpu",
+    argv = ["train", "--ddp", "--workdir", str(ynet_prepared), "--device", "cpu",
             "--batch-size", "4", "--no-progress"]
     assert cli_main(argv) == 2  # refused before contacting the other (absent) ranks
     err = capsys.readouterr().err.strip().splitlines()
@@ -209,4 +197,4 @@ def test_ddp_batch_must_split_over_the_ranks(
     monkeypatch.setenv("RANK", "1")
     assert cli_main(argv) == 2
     assert capsys.readouterr().err == ""  # the other ranks leave the message to rank 0
-    assert not (prepared_dir / "training").exists()
+    assert not (ynet_prepared / "training").exists()

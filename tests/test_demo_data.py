@@ -32,7 +32,7 @@ from smcore.demo.generate import (
 from smcore.demo.layout import file_pieces, layout_for, month_axis
 from smcore.demo.noise import NodeLattice, ar1_inplace, rng_for
 from smcore.demo.truth import SCENARIOS, planted_trend_per_decade, scenario_shape
-from smcore.errors import InputError
+from smcore.errors import ConfigError, InputError
 
 TIME_CODER = xr.coders.CFDatetimeCoder(use_cftime=True)
 FILE_RE = re.compile(
@@ -46,11 +46,11 @@ def _open(path: Path) -> xr.Dataset:
 
 
 @pytest.fixture(scope="module")
-def small(tmp_path_factory) -> tuple[Path, Config]:
-    out = tmp_path_factory.mktemp("demo") / "small"
-    result = generate_demo(out, Config(), DemoOptions(seed=0, small=True), progress=False)
-    assert result.status == "written"
-    return out, demo_config(Config(), small=True)
+def small(small_demo: tuple[Path, Config]) -> tuple[Path, Config]:
+    """The session's ``--small`` demo (``tests/conftest.py``) and its configuration."""
+    out, cfg = small_demo
+    assert cfg == demo_config(Config(), small=True)
+    return out, cfg
 
 
 def _cmip6_files(out: Path) -> list[Path]:
@@ -347,33 +347,43 @@ def _monthly_anomalies(x: np.ndarray) -> np.ndarray:
     return (m - clim).ravel()
 
 
-def test_models_are_realistically_wrong(small):
-    """The ensemble mean over China land is far from the truth (paper: MAE 0.087).
-
-    No single model is close either, and the models' weather is only weakly the truth's.
-    """
-    out, cfg = small
+def _models_against_truth(out: Path, cfg: Config, first_year: int) -> tuple[
+    np.ndarray, list[np.ndarray], list[float]
+]:
+    """Truth (time, cell) over China land from ``first_year``, each model there (nearest
+    cell, m3 m-3) and each model's correlation of monthly anomalies with the truth."""
     tgt = cfg.target
     china = (assets.china_mask(tgt) & assets.land_mask(tgt)).values
     lat2, lon2 = np.meshgrid(tgt.lat, tgt.lon, indexing="ij")
     with _open(out / "truth" / "truth_historical.nc") as ds:
-        truth = ds["ssm"].sel(time=ds["time"].dt.year >= 2011).values[:, china]
-    fields, maes, anomaly_r = [], [], []
+        truth = ds["ssm"].sel(time=ds["time"].dt.year >= first_year).values[:, china]
+    fields, anomaly_r = [], []
     for spec in cfg.models:
         files = sorted((out / "cmip6").rglob(f"mrsos_Lmon_{spec.source_id}_historical_*.nc"))
         parts = []
         for f in files:
             with _open(f) as ds:
-                da = ds["mrsos"].sel(time=ds["time"].dt.year >= 2011) / 100.0
+                da = ds["mrsos"].sel(time=ds["time"].dt.year >= first_year) / 100.0
                 if da.sizes["time"]:
                     parts.append(_nearest(da, lat2[china], lon2[china]))
         vals = np.concatenate(parts, axis=0)
         assert vals.shape == truth.shape
         fields.append(vals)
-        maes.append(np.nanmean(np.abs(vals - truth)))
         a, b = _monthly_anomalies(vals), _monthly_anomalies(truth)
         ok = np.isfinite(a) & np.isfinite(b)
-        anomaly_r.append(np.corrcoef(a[ok], b[ok])[0, 1])
+        anomaly_r.append(float(np.corrcoef(a[ok], b[ok])[0, 1]))
+    return truth, fields, anomaly_r
+
+
+def test_models_are_realistically_wrong(small):
+    """The ensemble mean over China land is far from the truth (paper: MAE 0.087).
+
+    No single model is close either, and by default the models share no month-to-month
+    weather with the truth, as free-running models do not.
+    """
+    out, cfg = small
+    truth, fields, anomaly_r = _models_against_truth(out, cfg, 2011)
+    maes = [np.nanmean(np.abs(vals - truth)) for vals in fields]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         ens = np.nanmean(np.stack(fields), axis=0)
@@ -381,7 +391,25 @@ def test_models_are_realistically_wrong(small):
     assert 0.04 < ens_mae < 0.14
     assert min(maes) > 0.035
     assert ens_mae < np.mean(maes)  # averaging helps, but does not remove the shared bias
-    assert 0.0 < float(np.mean(anomaly_r)) < 0.45  # models share the truth's weather only weakly
+    assert max(abs(r) for r in anomaly_r) < 0.12  # no shared weather
+
+
+def test_shared_weather_is_what_the_option_asks(tmp_path):
+    """``--shared-weather RHO``, measured back from the files: the models' monthly anomalies
+    correlate with the truth's in proportion to RHO (none at 0)."""
+    cfg = _mini_config()
+    r = {}
+    for rho in (0.0, 0.4, 0.8):
+        out = tmp_path / f"rho{rho}"
+        generate_demo(out, cfg, DemoOptions(shared_weather=rho), progress=False)
+        assert json.loads((out / "demo.json").read_text())["shared_weather"] == rho
+        assert f"shared_weather = {rho}" in (out / "smcore.toml").read_text()
+        r[rho] = float(np.mean(_models_against_truth(out, cfg, 2011)[2]))
+    assert abs(r[0.0]) < 0.1
+    assert 0.1 < r[0.4] < r[0.8]
+    assert r[0.8] > 0.3
+    with pytest.raises(ConfigError, match="--shared-weather must be in"):
+        generate_demo(tmp_path / "bad", cfg, DemoOptions(shared_weather=1.0), progress=False)
 
 
 # -- options, CLI, determinism ---------------------------------------------------------
@@ -524,3 +552,41 @@ def test_month_axis_calendars():
     assert np.diff(b, axis=1)[1, 0] == 28.0  # February of a leap year has 28 days in noleap
     mid, b = month_axis("proleptic_gregorian", 2000, 2000)
     assert np.diff(b, axis=1)[1, 0] == 29.0
+
+
+def test_models_of_one_family_share_their_trend_errors():
+    """CESM2 and CESM2-WACCM (one family) err alike on the forced change; CESM2 and MIROC6 do not.
+
+    So the ensemble mean of all 25 models leans towards the larger families and its forced
+    change is not unbiased by construction.
+    """
+    from smcore.demo.layout import native_grid
+    from smcore.demo.models import build_model_statics, family_of
+    from smcore.demo.truth import build_statics, sample_to
+
+    cfg = Config()
+    same, other = [], []
+    for seed in (0, 1, 2):
+        truth = build_statics(seed)
+        errors = {}
+        for sid in ("CESM2", "CESM2-WACCM", "MIROC6"):
+            spec = cfg.model(sid)
+            grid = native_grid(spec, layout_for(sid))
+            ms = build_model_statics(seed, spec, grid, truth)
+            planted = sample_to(truth.change["ssp585"], grid.lat, grid.lon)
+            err = (ms.change["ssp585"] - planted).mean(axis=0)
+            errors[sid] = (err, grid)
+        a, ga = errors["CESM2"]
+        b, _ = errors["CESM2-WACCM"]  # the same grid as CESM2
+        c, gc = errors["MIROC6"]  # another grid: compared at the nearest MIROC6 cell
+        land = np.isfinite(a) & np.isfinite(b)
+        same.append(np.corrcoef(a[land], b[land])[0, 1])
+        iy = np.abs(gc.lat[None, :] - ga.lat[:, None]).argmin(axis=1)
+        ix = np.abs(gc.lon[None, :] - ga.lon[:, None]).argmin(axis=1)
+        c_on_a = c[np.ix_(iy, ix)]
+        ok = np.isfinite(a) & np.isfinite(c_on_a)
+        other.append(np.corrcoef(a[ok], c_on_a[ok])[0, 1])
+    assert family_of(cfg.model("CESM2")) == family_of(cfg.model("NorESM2-LM")) == "NCAR"
+    assert family_of(cfg.model("KACE-1-0-G")) == "MOHC"
+    assert np.mean(same) > 0.6
+    assert np.mean(same) > np.mean(other) + 0.3

@@ -8,7 +8,6 @@ exact frames) with the default in-process path.
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,14 +21,12 @@ from smcore.cli import main
 from smcore.config import load_config
 from smcore.distributed import compute, map_tasks, parse_scheduler, scheduler
 from smcore.errors import ConfigError, InputError
-from smcore.evaluation.evaluate import evaluate_workdir
+from smcore.evaluation.evaluate import evaluate
 from smcore.prep import open_prepared, prepare
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _analysis_factories import make_workdir as analysis_workdir  # noqa: E402
-from _analysis_factories import tiny_config_toml  # noqa: E402
-from _eval_factories import make_workdir as eval_workdir  # noqa: E402
-from _eval_factories import tiny_config as eval_tiny_config  # noqa: E402
+from tests.factories.analysis import make_workdir as analysis_workdir
+from tests.factories.analysis import tiny_config_toml
+from tests.factories.evaluation import make_workdir as eval_workdir
+from tests.factories.evaluation import tiny_config as eval_tiny_config
 
 EXPERIMENTS = ["historical", "ssp126"]
 
@@ -41,11 +38,10 @@ def client():
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
+def demo(small_demo):
     """The small demo and its configuration, shortened to 2015-2030 for a quick analysis."""
-    out = tmp_path_factory.mktemp("demo")
-    assert main(["demo-data", str(out), "--small", "-q"]) == 0
-    cfg = load_config(out / "smcore.toml").override(
+    out, cfg = small_demo
+    cfg = cfg.override(
         experiments=tuple(EXPERIMENTS),
         **{"periods.future": (2015, 2030), "periods.change": ((2021, 2025), (2026, 2030))},
     )
@@ -63,7 +59,10 @@ def prepared(demo, client, tmp_path_factory):
     for name, cl in (("a", None), ("b", client)):
         wd = tmp_path_factory.mktemp(f"wd_{name}")
         with get_task_stream(client) as stream:
-            prepare(cfg, out / "cmip6", out / "era5land", wd, experiments=EXPERIMENTS, client=cl)
+            prepare(
+                cfg, wd, cmip6=out / "cmip6", era5=out / "era5land", experiments=EXPERIMENTS,
+                client=cl,
+            )
         # the work ran on the workers (one task per dataset and reference block), or not at all
         assert (len(stream.data) >= 7 * len(EXPERIMENTS)) if cl else not stream.data
         (wd / "product").mkdir()
@@ -94,9 +93,9 @@ def test_prepare_on_the_cluster_equals_in_process(prepared):
 
 def test_analyse_on_the_cluster_equals_in_process(prepared, demo, client):
     _, cfg = demo
-    ra = analyse(prepared[0], cfg, progress=False, figures=False)
+    ra = analyse(cfg, prepared[0], progress=False, figures=False)
     with get_task_stream(client) as stream:
-        rb = analyse(prepared[1], cfg, progress=False, figures=False, client=client)
+        rb = analyse(cfg, prepared[1], progress=False, figures=False, client=client)
     assert len(stream.data) > 50  # the dask graphs ran on the workers
     ta = _without_history(xr.open_dataset(ra.trends_path).load())
     tb = _without_history(xr.open_dataset(rb.trends_path).load())
@@ -109,9 +108,9 @@ def test_analyse_on_the_cluster_equals_in_process(prepared, demo, client):
 
 def test_evaluate_on_the_cluster_equals_in_process(prepared, demo, client):
     _, cfg = demo
-    ea = evaluate_workdir(prepared[0], cfg, progress=False, use_qdm=False)
+    ea = evaluate(cfg, prepared[0], progress=False, use_qdm=False)
     with get_task_stream(client) as stream:
-        eb = evaluate_workdir(prepared[1], cfg, progress=False, use_qdm=False, client=client)
+        eb = evaluate(cfg, prepared[1], progress=False, use_qdm=False, client=client)
     assert len(stream.data) >= 3  # ridge blocks and single-model scores ran on the workers
     pd.testing.assert_frame_equal(ea.metrics, eb.metrics, check_exact=True)
     pd.testing.assert_frame_equal(ea.taylor, eb.taylor, check_exact=True)
@@ -126,8 +125,8 @@ def test_qdm_baseline_travels_to_the_workers_and_back(tmp_path, client):
     cfg = eval_tiny_config()
     eval_workdir(tmp_path / "a", cfg, with_truth=False)
     eval_workdir(tmp_path / "b", cfg, with_truth=False)
-    ea = evaluate_workdir(tmp_path / "a", cfg, progress=False, use_qdm=True)
-    eb = evaluate_workdir(tmp_path / "b", cfg, progress=False, use_qdm=True, client=client)
+    ea = evaluate(cfg, tmp_path / "a", progress=False, use_qdm=True)
+    eb = evaluate(cfg, tmp_path / "b", progress=False, use_qdm=True, client=client)
     assert "qdm_ensemble_mean" in set(ea.metrics["product"])
     pd.testing.assert_frame_equal(ea.metrics, eb.metrics, check_exact=True)
 
@@ -212,3 +211,43 @@ def test_unreachable_scheduler_is_a_config_error():
         with scheduler("tcp://127.0.0.1:9", quiet=True, connect_timeout=1):
             pass
 
+
+
+# -- a local cluster other users of the machine cannot use ----------------------------------------
+def test_local_cluster_listens_on_loopback_with_tls_only(client):
+    """Others on a shared login node reach 127.0.0.1 too: without the run's key, nowhere."""
+    from distributed import Client
+    from distributed.security import Security
+
+    address = client.scheduler.address
+    assert address.startswith("tls://127.0.0.1:")
+    workers = list(client.scheduler_info()["workers"])
+    assert len(workers) == 2 and all(w.startswith("tls://127.0.0.1:") for w in workers)
+    assert client.security.require_encryption
+    strangers = [
+        (address.replace("tls://", "tcp://"), None),  # no TLS at all
+        (address, Security.temporary()),  # TLS, but a certificate of their own
+    ]
+    for where, security in strangers:
+        with pytest.raises(Exception):  # noqa: B017, PT011 - refused, however distributed says it
+            Client(where, security=security, timeout=3, set_as_default=False)
+    assert client.submit(abs, -3).result() == 3  # the run's own client still works
+
+
+def test_corrupted_reference_chunk_is_named_on_the_cluster(client, tmp_path):
+    """A read error on a worker names the file, not a dask task."""
+    from tests.factories.cmip6 import (
+        corrupt_chunk,
+        small_config,
+        write_era5,
+        write_inputs,
+    )
+
+    cmip6, era5 = write_inputs(tmp_path)
+    (bad,) = write_era5(era5, years=(2002, 2002), checksum=True)
+    corrupt_chunk(bad, "swvl1", 3)
+    with pytest.raises(InputError) as err:
+        prepare(small_config(), tmp_path / "wd", cmip6=cmip6, era5=era5, client=client,
+                progress=False, report=lambda _m: None)
+    assert str(err.value) == f"{bad}: unreadable data: NetCDF: HDF error"
+    assert not (tmp_path / "wd" / "prepared").exists()

@@ -5,7 +5,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from _eval_factories import MODELS, make_workdir, tiny_config
 
 import smcore.assets
 from smcore.cli import main as cli_main
@@ -13,6 +12,7 @@ from smcore.config import GridSpec
 from smcore.errors import ConfigError, InputError
 from smcore.evaluation import evaluate as ev
 from smcore.evaluation.regions import REGION_CODES, REGIONS, classify_regions, regional_mean
+from tests.factories.evaluation import MODELS, make_workdir, tiny_config
 
 PRODUCTS = [
     "CMIP6_DL",
@@ -36,9 +36,7 @@ def evaluated(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setattr(smcore.assets, "tibetan_plateau_mask", _plateau_top_left)
     try:
-        result = ev.evaluate_workdir(
-            root, tiny_config(), truth_dir=truth, progress=False, use_qdm=False
-        )
+        result = ev.evaluate(tiny_config(), root, truth=truth, progress=False, use_qdm=False)
     finally:
         mp.undo()
     return root, result
@@ -162,6 +160,48 @@ def test_truth_metrics_score_each_scenario(evaluated):
     assert all(v["consistent_with_train_only"] for v in audit["statistics"].values())
 
 
+def test_calibration_of_the_bias_corrected_members_is_scored_independently(evaluated):
+    """calibration.csv: the bias-corrected models as an ensemble forecast, against the
+    reference over the test months and the truth per experiment, recomputed here from the
+    models' files on disk with numpy's quantiles and the CRPS's pairwise definition."""
+    from smcore.evaluation.data import load_fit_data, select_months
+    from smcore.evaluation.fitting import bias_corrected_members, fit_baselines
+
+    root, result = evaluated
+    df = pd.read_csv(root / "evaluation" / "calibration.csv")
+    assert df.columns[:5].tolist() == ["product", "against", "experiment", "period", "level"]
+    assert {"n", "coverage", "width", "CRPS", "pit_1", "pit_10"} <= set(df.columns)
+    assert df[["against", "experiment"]].values.tolist() == [
+        ["reference", "historical"], ["truth", "historical"], ["truth", "ssp245"]
+    ]
+    assert (df["product"] == "bias_corrected_members").all() and (df["level"] == 0.9).all()
+    pit = df[[f"pit_{i}" for i in range(1, 11)]].sum(axis=1)
+    np.testing.assert_allclose(pit, 1.0, atol=1e-5)
+    pd.testing.assert_frame_equal(result.calibration, df, check_exact=False, rtol=1e-5,
+                                  check_dtype=False)
+    # recomputed at once (no blocks) with numpy's quantiles and the CRPS's pairwise form
+    run = ev._setup(tiny_config(), root, None)
+    fits = fit_baselines(load_fit_data(run.prepared, run.grid), run.grid, use_qdm=False)
+    inputs = run.prepared.inputs("historical")
+    pos = select_months(inputs, run.keys_test, run.prepared.path, "inputs")
+    members = bias_corrected_members(
+        fits, np.asarray(inputs.values[pos], dtype=np.float64), run.keys_test, run.grid
+    ).astype(np.float64)
+    y = run.ref_test.astype(np.float64)
+    ok = np.isfinite(y) & np.isfinite(members).all(axis=0)
+    ens, y = members[:, ok], y[ok]
+    lo, hi = np.quantile(ens, (0.05, 0.95), axis=0)
+    pairwise = np.abs(ens[:, None] - ens[None]).mean(axis=(0, 1))
+    crps = (np.abs(ens - y).mean(axis=0) - 0.5 * pairwise).mean()
+    row = df.iloc[0]
+    assert row["n"] == y.size
+    assert row["coverage"] == pytest.approx(((y >= lo) & (y <= hi)).mean(), abs=1e-6)
+    assert row["width"] == pytest.approx((hi - lo).mean(), rel=1e-5)
+    assert row["CRPS"] == pytest.approx(crps, rel=1e-5)
+    metrics = pd.read_csv(root / "evaluation" / "metrics.csv").set_index("product")
+    assert row["CRPS"] < metrics.loc["bias_corrected_ensemble_mean", "MAE"]
+
+
 def test_every_netcdf_passes_the_cf_checker(evaluated, tmp_path):
     from compliance_checker.runner import CheckSuite, ComplianceChecker
 
@@ -217,12 +257,12 @@ def test_missing_or_short_product_is_a_one_line_error_and_old_results_stay(tmp_p
     with pytest.raises(
         InputError, match="CMIP6_DL_historical.nc: network product lacks 5 of the 24 months"
     ):
-        ev.evaluate_workdir(root, tiny_config(), progress=False, use_qdm=False)
+        ev.evaluate(tiny_config(), root, progress=False, use_qdm=False)
     (root / "product" / "CMIP6_DL_historical.nc").unlink()
-    with pytest.raises(InputError, match="CMIP6_DL_historical.nc: network product .* not found"):
-        ev.evaluate_workdir(root, tiny_config(), progress=False, use_qdm=False)
+    with pytest.raises(InputError, match="CMIP6_DL_historical.nc: file not found \\(network product\\); run `smcore predict"):
+        ev.evaluate(tiny_config(), root, progress=False, use_qdm=False)
     with pytest.raises(InputError, match="nowhere: truth folder not found"):
-        ev.evaluate_workdir(root, tiny_config(), truth_dir=root / "nowhere", progress=False)
+        ev.evaluate(tiny_config(), root, truth=root / "nowhere", progress=False)
     assert old.read_text() == "previous\n"
     assert sorted(p.name for p in old.parent.iterdir()) == ["metrics.csv"]
 
@@ -230,7 +270,7 @@ def test_missing_or_short_product_is_a_one_line_error_and_old_results_stay(tmp_p
 def test_failure_while_writing_leaves_the_previous_evaluation(tmp_path, monkeypatch):
     root = tmp_path / "wd"
     make_workdir(root, with_truth=False)
-    ev.evaluate_workdir(root, tiny_config(), progress=False, use_qdm=False)
+    ev.evaluate(tiny_config(), root, progress=False, use_qdm=False)
     before = (root / "evaluation" / "metrics.csv").read_bytes()
 
     def boom(*args, **kwargs):
@@ -238,7 +278,7 @@ def test_failure_while_writing_leaves_the_previous_evaluation(tmp_path, monkeypa
 
     monkeypatch.setattr(ev, "regional_dataset", boom)
     with pytest.raises(RuntimeError, match="disk full"):
-        ev.evaluate_workdir(root, tiny_config(), progress=False, use_qdm=False)
+        ev.evaluate(tiny_config(), root, progress=False, use_qdm=False)
     assert (root / "evaluation" / "metrics.csv").read_bytes() == before
     assert sorted(p.name for p in root.iterdir()) == ["evaluation", "prepared", "product"]
 
@@ -248,7 +288,7 @@ def test_a_configured_grid_other_than_the_prepared_one_is_refused(tmp_path):
     make_workdir(root, with_truth=False)
     cfg = tiny_config().override(target=GridSpec(lat0=18.0, lon0=71.0, res=0.25, nlat=16, nlon=32))
     with pytest.raises(ConfigError, match="not the configured one"):
-        ev.evaluate_workdir(root, cfg, progress=False, use_qdm=False)
+        ev.evaluate(cfg, root, progress=False, use_qdm=False)
 
 
 def test_cli_evaluates_with_the_prepared_configuration_and_reports_errors_in_one_line(

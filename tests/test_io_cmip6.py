@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-from _cmip6_factories import truth, write_cmip6
 
 from smcore.io.cmip6 import (
     frequency_of,
@@ -11,6 +10,7 @@ from smcore.io.cmip6 import (
     open_files,
     parse_filename,
 )
+from tests.factories.cmip6 import truth, write_cmip6
 
 CALENDARS = [
     "standard",

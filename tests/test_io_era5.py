@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
-from _cmip6_factories import truth, write_era5
 
 from smcore.errors import InputError
 from smcore.io.era5 import find_era5_files, open_era5
+from tests.factories.cmip6 import truth, write_era5
 
 
 @pytest.mark.parametrize(

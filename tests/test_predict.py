@@ -18,22 +18,13 @@ from smcore.errors import InputError
 from smcore.models.ynet import YNet
 from smcore.prep.store import PreparedData, open_prepared
 from smcore.train.checkpoint import file_sha256, load_checkpoint, model_from_checkpoint
-from smcore.train.data import (
-    Normalization,
-    StaticFields,
-    ensemble_on_fine,
-    historical_slow,
-    load_static,
-    month_index,
-)
+from smcore.train.data import StaticFields, load_static, month_index
+from smcore.train.forced import ensemble_on_fine, historical_slow
 from smcore.train.loop import train
-from smcore.train.predict import month_bounds, predict, predict_months
+from smcore.train.normalization import Normalization
+from smcore.train.predict import month_bounds, predict, predict_months, product_chunks
 from smcore.train.runtime import select_runtime
-
-try:
-    from _ynet_factories import make_prepared, tiny_config
-except ImportError:  # tests/ imported as a package
-    from tests._ynet_factories import make_prepared, tiny_config
+from tests.factories.ynet import make_prepared, tiny_config
 
 torch.set_num_threads(1)
 
@@ -66,8 +57,8 @@ def test_product_files_follow_the_contract(trained: Path, tmp_path: Path) -> Non
         assert ssm.dtype == np.float32
         assert ssm.attrs["units"] == "m3 m-3"
         assert ssm.attrs["standard_name"] == "volume_fraction_of_condensed_water_in_soil"
-        assert ssm.encoding["zlib"] and ssm.encoding["chunksizes"][0] == 12
-        assert ssm.encoding["chunksizes"][1:] == (8, 12)
+        assert ssm.encoding["zlib"]
+        assert ssm.encoding["chunksizes"] == (min(24, ssm.sizes["time"]), 8, 12)  # grid < tile
         np.testing.assert_allclose(ds["lat"], cfg.target.lat)
         np.testing.assert_allclose(ds["lon"], cfg.target.lon)
         np.testing.assert_allclose(ds["lat_bnds"], cfg.target.lat_bounds)
@@ -90,6 +81,41 @@ def test_product_files_follow_the_contract(trained: Path, tmp_path: Path) -> Non
         assert "smcore" in ds.attrs["history"] and ds.attrs["smcore_version"]
         ds.close()
     assert not list((wd / "product").glob(".*"))  # no temp files left behind
+
+
+def test_products_are_chunked_for_month_maps_and_cell_series(
+    trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Balanced time × lat × lon chunks (the dashboard reads a month or a cell); the values are
+    those of the earlier layout (12 months × the whole grid), only the layout changed."""
+    import netCDF4
+
+    import smcore.train.predict as predict_module
+
+    assert predict_module.PRODUCT_CHUNKS == (24, 24, 44)
+    assert product_chunks(780, 144, 264) == (24, 24, 44)  # the study's grid: 6 × 6 tiles
+    assert product_chunks(10, 8, 12) == (10, 8, 12)  # clipped to a small product
+    cfg = tiny_config()
+    (new,) = predict(cfg, _copy(trained, tmp_path / "new"), experiments=["historical"],
+                     progress=False)
+    with netCDF4.Dataset(new) as nc:
+        ssm = nc["ssm"]
+        ntime = len(nc.dimensions["time"])
+        assert ssm.chunking() == [min(24, ntime), 8, 12]
+        assert ssm.filters()["zlib"] and ssm.filters()["shuffle"]
+    monkeypatch.setattr(predict_module, "PRODUCT_CHUNKS", (12, 10**6, 10**6))  # the old layout
+    (old,) = predict(cfg, _copy(trained, tmp_path / "old"), experiments=["historical"],
+                     progress=False)
+    with netCDF4.Dataset(old) as nc:
+        assert nc["ssm"].chunking() == [12, 8, 12]
+    a, b = xr.open_dataset(new), xr.open_dataset(old)
+    try:
+        xr.testing.assert_identical(a.drop_attrs(), b.drop_attrs())
+        np.testing.assert_array_equal(a["ssm"].values, b["ssm"].values)
+        assert a["ssm"].attrs == b["ssm"].attrs
+    finally:
+        a.close()
+        b.close()
 
 
 def test_product_passes_cf_checker(trained: Path, tmp_path: Path) -> None:
@@ -180,13 +206,13 @@ def test_inference_streams_in_bounded_blocks(trained: Path, tmp_path: Path, monk
 
     wd = _copy(trained, tmp_path / "wd")
     sizes: list[int] = []
-    real = mod.predict_months
+    real = mod.predict_fields
 
     def spy(model, norm, static, x, *args, **kwargs):
         sizes.append(x.shape[0])
         return real(model, norm, static, x, *args, **kwargs)
 
-    monkeypatch.setattr(mod, "predict_months", spy)
+    monkeypatch.setattr(mod, "predict_fields", spy)
     predict(tiny_config(), wd, experiments=["historical"], block_months=12, progress=False)
     assert sizes == [12] * 6  # 72 months, never more than one block in memory
 
@@ -219,8 +245,7 @@ def test_forced_change_passes_with_unit_gain(trained: Path) -> None:
 
 
 def test_anomaly_source_reads_windows_that_match_the_full_series(trained: Path) -> None:
-    from smcore.train.forced import slow_anomalies
-    from smcore.train.predict import AnomalySource
+    from smcore.train.forced import AnomalySource, slow_anomalies
 
     prepared = open_prepared(trained)
     norm = Normalization.from_state(load_checkpoint(trained / "training" / "best.pt")["normalization"])
@@ -240,8 +265,7 @@ def test_anomaly_source_reads_windows_that_match_the_full_series(trained: Path) 
 
 def test_historical_slow_anomalies_are_continued_by_the_scenarios(trained: Path, tmp_path: Path) -> None:
     """The last historical years get a centred fit: the series goes on with the scenario mean."""
-    from smcore.train.data import scenario_continuation
-    from smcore.train.forced import slow_anomalies, window_margin
+    from smcore.train.forced import scenario_continuation, slow_anomalies, window_margin
 
     prepared = open_prepared(trained)
     state = load_checkpoint(trained / "training" / "best.pt")
@@ -264,3 +288,126 @@ def test_historical_slow_anomalies_are_continued_by_the_scenarios(trained: Path,
     alone = historical_slow(norm, hist.values, t_hist)
     assert np.abs(got[-12:] - alone[-12:]).max() > 1e-4  # the end of the record changes
     np.testing.assert_allclose(got[:12], alone[:12], atol=1e-6)  # its start does not
+
+
+LEGACY = Path(__file__).parent / "data" / "legacy_checkpoints"
+LEGACY_SCALINGS = {  # as tests/data/legacy_checkpoints/make_legacy.py wrote them
+    "anomaly_forced": dict(input_norm="anomaly", target_norm="anomaly", forced_window_years=3),
+    "local": dict(input_norm="local", target_norm="local", forced_window_years=0),
+    "standard": dict(input_norm="standard", target_norm="standard", forced_window_years=0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LEGACY_SCALINGS))
+def test_checkpoints_from_before_the_scaling_refactor_predict_the_same(
+    tmp_path: Path, name: str
+) -> None:
+    """A checkpoint written by older code keeps its scaling state and predicts the same values.
+
+    The values are compared to 1e-6 m3 m-3, not bit for bit: the last bits of a convolution
+    depend on the thread count and the CPU's instruction set, not only on the code (products
+    bit-identical across the refactor on one machine were checked separately).
+    """
+    ckpt = LEGACY / f"{name}.pt"
+    state = load_checkpoint(ckpt)["normalization"]
+    again = Normalization.from_state(state).to_state()
+    assert list(again) == list(state)  # the same keys, in the same order
+    for key, value in state.items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(again[key], value), key
+        else:
+            assert again[key] == value, key
+    cfg = tiny_config(epochs=1, features=4, depth=2, **LEGACY_SCALINGS[name])
+    wd, cfg = make_prepared(tmp_path / "wd", cfg, seed=0)
+    paths = predict(cfg, wd, checkpoint=ckpt, progress=False)
+    assert [p.name for p in paths] == ["CMIP6_DL_historical.nc", "CMIP6_DL_ssp245.nc"]
+    for path in paths:
+        expected = np.load(LEGACY / f"{name}_{path.stem.split('_')[-1]}.npy")
+        with xr.open_dataset(path) as ds:
+            got = ds["ssm"].values
+        assert np.array_equal(np.isnan(got), np.isnan(expected)), path.name
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6, err_msg=path.name)
+
+
+def test_a_gaussian_head_adds_a_packed_cf_spread_to_the_product(tmp_path: Path) -> None:
+    """train.loss = gaussian_nll: the product gains ``ssm_sd`` (m3 m-3, int16-packed, linked
+    from ``ssm``), equal to the network's σ scaled like the value, CF-clean, and the file stays
+    within 2x of the value-only product."""
+    from smcore.train.losses import LOG_VAR_RANGE
+
+    cfg = tiny_config(epochs=1, loss="gaussian_nll")
+    wd, cfg = make_prepared(tmp_path / "wd", cfg)
+    train(cfg, wd, progress=False)
+    state = load_checkpoint(wd.checkpoint_best)
+    model = model_from_checkpoint(state, wd.checkpoint_best)
+    assert model.config.outputs == 2
+    (path,) = predict(cfg, wd, experiments=["ssp245"], progress=False)
+    ds = xr.open_dataset(path)
+    assert ds["ssm"].attrs["ancillary_variables"] == "ssm_sd"
+    assert ds["ssm_sd"].attrs["units"] == "m3 m-3"
+    assert ds["ssm_sd"].encoding["dtype"] == np.int16
+    land = open_prepared(wd).static["land_mask"].values == 1
+    sd = ds["ssm_sd"].values
+    assert np.isfinite(sd[:, land]).all() and np.isnan(sd[:, ~land]).all() and (sd[:, land] > 0).all()
+    # σ recomputed from a direct forward pass of the first months
+    prepared = open_prepared(wd)
+    norm = Normalization.from_state(state["normalization"])
+    static = load_static(prepared)
+    inputs = prepared.inputs("ssp245")
+    x = np.asarray(inputs.values[:3], dtype=np.float32)
+    months = month_index(inputs["time"].values[:3])
+    from smcore.train.forced import anomaly_source
+
+    slow = anomaly_source(prepared, "ssp245", norm, own=inputs).slow(inputs["time"].values[:3])
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.from_numpy(norm.normalize_x(x, months, slow)),
+                    torch.from_numpy(norm.aux_fields(static))[torch.from_numpy(months)])
+    expect = np.exp(0.5 * np.clip(out[:, 1].numpy(), *LOG_VAR_RANGE)) * norm.target_scale(months)
+    np.testing.assert_allclose(sd[:3][:, land], expect[:, land], atol=1e-5 + 1e-4 * expect.max())
+    # CF and size
+    exe = Path(sys.executable).with_name("compliance-checker")
+    report = tmp_path / "cf.json"
+    subprocess.run([str(exe), "--test=cf:1.8", "-f", "json_new", "-o", str(report), str(path)],
+                   capture_output=True, text=True)
+    result = json.loads(report.read_text())[str(path)]["cf:1.8"]
+    assert [h for h in result["high_priorities"] if h["value"][0] < h["value"][1]] == []
+    plain = tiny_config(epochs=1)
+    wd2, plain = make_prepared(tmp_path / "wd2", plain)
+    train(plain, wd2, progress=False)
+    (path2,) = predict(plain, wd2, experiments=["ssp245"], progress=False)
+    assert path.stat().st_size <= 2 * path2.stat().st_size
+
+
+def test_evaluate_scores_the_calibration_of_a_gaussian_product(tmp_path: Path) -> None:
+    """With ``ssm_sd`` in the product, calibration.csv gets CMIP6_DL rows (Gaussian coverage,
+    width and CRPS recomputed here from the files)."""
+    from scipy.stats import norm as normal
+
+    from smcore.evaluation.evaluate import evaluate
+
+    cfg = tiny_config(epochs=1, loss="gaussian_nll")
+    wd, cfg = make_prepared(tmp_path / "wd", cfg)
+    train(cfg, wd, progress=False)
+    predict(cfg, wd, progress=False)
+    evaluate(cfg, wd, progress=False, use_qdm=False)
+    import pandas as pd
+
+    df = pd.read_csv(wd.path("calibration"))
+    dl = df[df["product"] == "CMIP6_DL"]
+    assert dl[["against", "experiment"]].values.tolist() == [["reference", "historical"]]
+    row = dl.iloc[0]
+    prepared = open_prepared(wd)
+    test = prepared.split_mask("test")
+    ref = np.asarray(prepared.static["reference"].values[test], dtype=np.float64)
+    with xr.open_dataset(wd.product("historical")) as ds:
+        keep = np.isin(ds["time"].values.astype("datetime64[M]"),
+                       prepared.static["time"].values[test].astype("datetime64[M]"))
+        mu = ds["ssm"].values[keep].astype(np.float64)
+        sd = ds["ssm_sd"].values[keep].astype(np.float64)
+    ok = np.isfinite(ref) & np.isfinite(mu) & np.isfinite(sd)
+    z = normal.ppf(0.95)
+    inside = np.abs(ref[ok] - mu[ok]) <= z * sd[ok]
+    assert row["n"] == ok.sum()
+    assert row["coverage"] == pytest.approx(inside.mean(), abs=1e-6)
+    assert row["width"] == pytest.approx((2 * z * sd[ok]).mean(), rel=1e-5)

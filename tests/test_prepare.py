@@ -4,7 +4,12 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
-from _cmip6_factories import (
+
+from smcore.cli import main
+from smcore.io.cmip6 import month_range
+from smcore.prep import geography, open_prepared, prepare
+from smcore.workdir import WorkDir
+from tests.factories.cmip6 import (
     TEST_MODELS,
     small_config,
     truth,
@@ -13,11 +18,6 @@ from _cmip6_factories import (
     write_inputs,
     write_model_set,
 )
-
-from smcore.cli import main
-from smcore.io.cmip6 import month_range
-from smcore.prep import geography, open_prepared, prepare
-from smcore.workdir import WorkDir
 
 ROOT_VARS = {
     "reference",
@@ -36,7 +36,7 @@ def prepared(tmp_path_factory):
     root = tmp_path_factory.mktemp("prep")
     cmip6, era5 = write_inputs(root, missing=[("ModelD", "ssp585")])
     msgs: list[str] = []
-    res = prepare(small_config(), cmip6, era5, root / "wd", report=msgs.append)
+    res = prepare(small_config(), root / "wd", cmip6=cmip6, era5=era5, report=msgs.append)
     return root, res, msgs
 
 
@@ -172,20 +172,18 @@ def test_rerun_reuses_and_changes_recompute(tmp_path, capsys):
     write_model_set(tmp_path, models=TEST_MODELS[:2], experiments=("historical",))
     write_era5(tmp_path / "era5")
     cfg = small_config()
-    first = prepare(cfg, tmp_path / "cmip6", tmp_path / "era5", tmp_path / "wd")
+    first = prepare(cfg, tmp_path / "wd", cmip6=tmp_path / "cmip6", era5=tmp_path / "era5")
     assert not first.reused and first.config.experiments == ("historical",)
     store = WorkDir(tmp_path / "wd").prepared_store
     stamp = store.stat().st_mtime_ns
     msgs: list[str] = []
-    again = prepare(cfg, tmp_path / "cmip6", tmp_path / "era5", tmp_path / "wd", report=msgs.append)
+    again = prepare(cfg, tmp_path / "wd", cmip6=tmp_path / "cmip6", era5=tmp_path / "era5", report=msgs.append)
     assert again.reused and msgs == [f"up to date, reusing {WorkDir(tmp_path / 'wd').prepared}"]
     assert store.stat().st_mtime_ns == stamp and again.channels == first.channels
     f = next((tmp_path / "era5").glob("*.nc"))
     os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 10**9))
-    assert not prepare(cfg, tmp_path / "cmip6", tmp_path / "era5", tmp_path / "wd").reused
-    assert not prepare(
-        cfg.override(layer_depth_mm=70.0), tmp_path / "cmip6", tmp_path / "era5", tmp_path / "wd"
-    ).reused
+    assert not prepare(cfg, tmp_path / "wd", cmip6=tmp_path / "cmip6", era5=tmp_path / "era5").reused
+    assert not prepare(cfg.override(layer_depth_mm=70.0), tmp_path / "wd", cmip6=tmp_path / "cmip6", era5=tmp_path / "era5").reused
 
 
 @pytest.mark.parametrize(
@@ -194,9 +192,7 @@ def test_rerun_reuses_and_changes_recompute(tmp_path, capsys):
 def test_both_era5_resolutions_and_layouts(tmp_path, layout, res, per_year):
     write_model_set(tmp_path, models=TEST_MODELS[:1], experiments=("historical",))
     write_era5(tmp_path / "era5", layout=layout, res=res, per_year=per_year)
-    out = prepare(
-        small_config(), tmp_path / "cmip6", str(tmp_path / "era5" / "*.nc"), tmp_path / "wd"
-    )
+    out = prepare(small_config(), tmp_path / "wd", cmip6=tmp_path / "cmip6", era5=str(tmp_path / "era5" / "*.nc"))
     s = out.data.static.load()
     land = s.land_mask.values.astype(bool)
     assert land.sum() > 0.9 * land.size
@@ -211,13 +207,7 @@ def test_both_era5_resolutions_and_layouts(tmp_path, layout, res, per_year):
 
 def test_explicit_experiments_keep_more_models(prepared, tmp_path):
     root, _, _ = prepared
-    res = prepare(
-        small_config(),
-        root / "cmip6",
-        root / "era5",
-        tmp_path / "wd",
-        experiments=["ssp126", "historical"],
-    )
+    res = prepare(small_config(), tmp_path / "wd", cmip6=root / "cmip6", era5=root / "era5", experiments=["ssp126", "historical"])
     assert res.channels == ["ModelA", "ModelB", "ModelC", "ModelD"] and res.excluded == {}
     assert res.data.experiments == ["historical", "ssp126"]
 
@@ -230,9 +220,7 @@ def test_land_mask_is_inside_china(prepared, tmp_path, monkeypatch):
         return lo < 103.0, np.full(grid.shape, 100.0, "float32")
 
     monkeypatch.setattr(geography, "china_and_elevation", fake)
-    res = prepare(
-        small_config(), root / "cmip6", root / "era5", tmp_path / "wd", experiments=["historical"]
-    )
+    res = prepare(small_config(), tmp_path / "wd", cmip6=root / "cmip6", era5=root / "era5", experiments=["historical"])
     s = res.data.static
     land = s.land_mask.values.astype(bool)
     assert land[:, s.lon.values >= 103.0].sum() == 0 and land[:, s.lon.values < 103.0].all()
@@ -299,7 +287,7 @@ def test_default_experiments_are_those_present(tmp_path, capsys):
 def test_partial_grid_cells_get_the_training_mean(tmp_path):
     write_model_set(tmp_path, models=TEST_MODELS[1:2], experiments=("historical",))
     m = TEST_MODELS[0]
-    from _cmip6_factories import write_cmip6
+    from tests.factories.cmip6 import write_cmip6
 
     write_cmip6(
         tmp_path / "cmip6",
@@ -313,9 +301,7 @@ def test_partial_grid_cells_get_the_training_mean(tmp_path):
     )  # misses the southern coarse rows
     write_era5(tmp_path / "era5")
     msgs: list[str] = []
-    res = prepare(
-        small_config(), tmp_path / "cmip6", tmp_path / "era5", tmp_path / "wd", report=msgs.append
-    )
+    res = prepare(small_config(), tmp_path / "wd", cmip6=tmp_path / "cmip6", era5=tmp_path / "era5", report=msgs.append)
     assert any(
         msg.startswith("ModelA historical: the grid spans 33% of the domain") for msg in msgs
     )

@@ -1,14 +1,16 @@
 """Every kind of bad input gives a one-line error naming the file and the problem, exit status 2,
 no traceback (unless --debug) and nothing written in the work directory."""
 
+import json
 import shutil
 
+import numpy as np
 import pytest
 import xarray as xr
-from _cmip6_factories import write_cmip6, write_config_toml, write_era5, write_inputs
 
 from smcore.cli import main
 from smcore.errors import InputError
+from tests.factories.cmip6 import write_cmip6, write_config_toml, write_era5, write_inputs
 
 MODEL_A = dict(institution="InstA", calendar="noleap", years=(1999, 2005), dlat=2.0, dlon=2.5)
 
@@ -283,3 +285,144 @@ def test_curvilinear_grid(inputs, capsys):
     ds.to_netcdf(f)
     msg = fail(capsys, inputs)
     assert msg.startswith(f"smcore: error: {f}: lat is 2-D (curvilinear or unstructured grid)")
+
+
+# -- plausibility of the values (ESMValCore-style checks after unit conversion) ---------------
+@pytest.mark.parametrize(
+    ("units", "factor", "says"),
+    [
+        # m3 m-3 labelled kg m-2: divided by the 100 mm layer, a median near 0.002
+        ("kg m-2", 1.0, "has a median of 0.00"),
+        # kg m-2 labelled 1: values of tens
+        ("1", 100.0, "reaches 29 m3 m-3"),
+    ],
+)
+def test_mislabelled_units(inputs, capsys, units, factor, says):
+    (f,) = write_cmip6(
+        inputs / "cmip6", "ModelA", "historical", units=units, value_factor=factor, **MODEL_A
+    )
+    msg = fail(capsys, inputs)
+    assert msg.startswith(f"smcore: error: {f}: ModelA historical r1i1p1f1 mrsos {says}")
+    conversion = "(÷ layer depth 100 mm)" if units.startswith("kg") else ", above 1"
+    assert f"m3 m-3 after conversion from '{units}' {conversion}".replace(" ,", ",") in msg
+    assert msg.endswith("probably mislabelled units")
+
+
+def _edit(path, variable, change):
+    """Change ``variable``'s stored values in place (raw, fill values included)."""
+    import netCDF4
+
+    with netCDF4.Dataset(path, "a") as nc:
+        v = nc[variable]
+        v.set_auto_maskandscale(False)
+        data = v[:]
+        change(data)
+        v[:] = data
+
+
+def test_negative_values_are_refused(inputs, capsys):
+    f = a_file(inputs, "ModelD", "historical", pattern="*_200301-*.nc")[0]
+
+    def undeclared_fill(data):
+        data[4, 12, 82:85] = -999.0  # 32°N 102.5-105°E: a fill value the file does not declare
+
+    _edit(f, "mrsos", undeclared_fill)
+    msg = fail(capsys, inputs)
+    assert msg.startswith(f"smcore: error: {f}: ModelD historical r1i1p1f1 mrsos has negative")
+    assert "down to -9.99 m3 m-3 after conversion from 'kg/m2'" in msg
+
+
+def test_a_cmip6_file_all_nan_over_the_domain(inputs, capsys):
+    f = a_file(inputs, "ModelB", "historical", pattern="*_200201-200212.nc")[0]
+
+    def all_fill(data):
+        data[:] = 1e20  # the declared fill value everywhere: nothing but "ocean"
+
+    _edit(f, "mrsos", all_fill)
+    msg = fail(capsys, inputs)
+    assert msg == (
+        f"smcore: error: {f}: ModelB historical r1i1p1f1: mrsos is all NaN over the domain in "
+        "all its 12 months (missing data or an undeclared fill value)"
+    )
+
+
+@pytest.mark.parametrize(("steps", "count"), [("day", 31), ("hour", 48)])
+def test_reference_that_is_not_monthly(inputs, capsys, steps, count):
+    (f,) = write_era5(inputs / "era5", years=(2002, 2002), steps=steps)
+    msg = fail(capsys, inputs)
+    n = 365 if steps == "day" else 48 * 12
+    assert msg == (
+        f"smcore: error: {f}: swvl1 is not monthly: {n} time steps in 12 month(s), "
+        f"{'daily' if steps == 'day' else 'hourly'} steps ({count} in 2002-01); the reference "
+        "must be monthly means (ERA5-Land 'monthly averaged reanalysis')"
+    )
+
+
+def test_zero_byte_files(inputs, capsys):
+    era5 = inputs / "era5" / "swvl1_era5land_monthly_2003.nc"
+    era5.write_bytes(b"")
+    assert fail(capsys, inputs) == (
+        f"smcore: error: {era5}: empty file (0 bytes): an interrupted download? fetch it again"
+    )
+    write_era5(inputs / "era5", years=(2003, 2003))
+    (f,) = a_file(inputs, "ModelA", "ssp126")
+    f.write_bytes(b"")
+    assert fail(capsys, inputs) == f"smcore: error: {f}: unreadable: empty file (0 bytes)"
+
+
+def test_corrupted_data_chunk_is_named_at_read_time(inputs, capsys):
+    from tests.factories.cmip6 import corrupt_chunk
+
+    (g,) = write_era5(inputs / "era5", years=(2002, 2002), checksum=True)
+    corrupt_chunk(g, "swvl1", 3)
+    msg = fail(capsys, inputs)
+    assert msg == f"smcore: error: {g}: unreadable data: NetCDF: HDF error"
+    g.unlink()  # (HDF5 may still hold the damaged file open for reading in this process)
+    write_era5(inputs / "era5", years=(2002, 2002))
+    (f,) = write_cmip6(inputs / "cmip6", "ModelA", "historical", checksum=True, **MODEL_A)
+    corrupt_chunk(f, "mrsos", 15)  # 2000-04 (the file starts in 1999, the study in 2000)
+    assert fail(capsys, inputs) == f"smcore: error: {f}: unreadable data: NetCDF: HDF error"
+
+
+def _prepare_ok(capsys, root, *extra):
+    wd = root / "wd"
+    args = [
+        "prepare", "--cmip6", str(root / "cmip6"), "--era5", str(root / "era5"),
+        "--workdir", str(wd), "--config", str(root / "smcore.toml"), "--experiments",
+        "historical", *extra,
+    ]
+    rc = main(args)
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    return out, json.loads((wd / "prepared" / "manifest.json").read_text())
+
+
+def test_partly_missing_reference_cells_are_counted_and_reported(inputs, capsys):
+    f = inputs / "era5" / "swvl1_era5land_monthly_2002.nc"
+
+    def holes(data):
+        # ERA5-Land rows are 41°N..25°N, columns 94°E..113°E (0.25°): a hole near 33°N 103°E
+        data[2:5, 30:33, 36:39] = np.nan
+
+    _edit(f, "swvl1", holes)
+    out, manifest = _prepare_ok(capsys, inputs)
+    cells = manifest["land_cells"]
+    assert cells["partly_missing"] > 0 and cells["first_missing_month"] == "2002-03"
+    assert cells["kept"] + cells["partly_missing"] + cells["no_reference"] == cells["inside_china"]
+    note = (
+        f"reference: dropped {cells['partly_missing'] + cells['no_reference']} of "
+        f"{cells['inside_china']} cells inside China: {cells['partly_missing']} whose reference "
+        "is missing in some months (first 2002-03)"
+    )
+    assert note in out and any(n.startswith(note) for n in manifest["notes"])
+
+
+def test_frequency_attribute_contradicting_table_and_time_axis(inputs, capsys):
+    (f,) = write_cmip6(inputs / "cmip6", "ModelA", "historical", frequency="monC", **MODEL_A)
+    out, manifest = _prepare_ok(capsys, inputs)
+    assert "ModelA" in manifest["channels"]
+    assert (
+        f"ModelA historical: {f}: the frequency attribute says 'monC' (a climatology) but the "
+        "table Lmon is monthly and its time axis holds 84 monthly steps (1999-01..2005-12); "
+        "read as mon (table and time axis trusted)"
+    ) in out

@@ -6,7 +6,7 @@ from smcore.config import GridSpec
 from smcore.regrid import (
     GridError,
     ascending_latitude,
-    bilinear,
+    bilinear_to_grid,
     cut_domain,
     domain_coverage,
     fill_nearest,
@@ -36,7 +36,7 @@ def field_da(lat, lon, t=2):
 def test_bilinear_reproduces_a_linear_field_exactly(grid, dlat, dlon):
     lat = np.arange(25.0, 40.0, dlat)
     lon = np.arange(95.0, 112.0, dlon)
-    out = bilinear(field_da(lat, lon), grid)
+    out = bilinear_to_grid(field_da(lat, lon), grid)
     assert out.dims == ("time", "lat", "lon") and out.shape == (2,) + grid.shape
     np.testing.assert_allclose(out.values, linear_field(grid.lat, grid.lon), rtol=0, atol=2e-7)
 
@@ -44,7 +44,7 @@ def test_bilinear_reproduces_a_linear_field_exactly(grid, dlat, dlon):
 def test_bilinear_names_and_lazy():
     lat, lon = np.arange(25.0, 40.0, 1.25), np.arange(95.0, 112.0, 1.875)
     src = field_da(lat, lon).chunk({"time": 1})
-    out = bilinear(src, COARSE, names=("clat", "clon"))
+    out = bilinear_to_grid(src, COARSE, names=("clat", "clon"))
     assert out.chunks is not None and out.dims == ("time", "clat", "clon")
     assert out.clat.attrs["units"] == "degrees_north"
     np.testing.assert_allclose(out.values, linear_field(COARSE.lat, COARSE.lon), atol=2e-7)
@@ -57,16 +57,16 @@ def test_bilinear_is_nan_aware():
     v[0, 0, 0] = np.nan
     da = xr.DataArray(v, dims=("time", "lat", "lon"), coords={"lat": lat, "lon": lon})
     g = GridSpec(lat0=0.0, lon0=0.0, res=0.5, nlat=5, nlon=5)
-    out = bilinear(da, g).values[0]
+    out = bilinear_to_grid(da, g).values[0]
     assert out[2, 2] == 4.0  # on a node next to the NaN: exact, not poisoned
     assert np.isnan(out[0, 0])  # on the NaN node itself
     assert out[0, 1] == pytest.approx(1.0)  # half-way between NaN and 1: only the valid neighbour
-    assert np.isnan(bilinear(da, g, min_weight=0.6).values[0, 0, 1])
+    assert np.isnan(bilinear_to_grid(da, g, min_weight=0.6).values[0, 0, 1])
 
 
 def test_out_of_range_points_are_nan():
     lat, lon = np.arange(31.0, 40.0, 1.0), np.arange(95.0, 112.0, 1.0)
-    out = bilinear(field_da(lat, lon), COARSE)
+    out = bilinear_to_grid(field_da(lat, lon), COARSE)
     assert np.isnan(out.values[:, 0]).all() and np.isfinite(out.values[:, 1:]).all()
 
 

@@ -3,10 +3,10 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from _analysis_factories import monthly_time
 from smcore.analysis.analyse import seasonal_trends
 from smcore.analysis.seasons import SEASONS, aggregate, aggregate_all, season_groups
 from smcore.analysis.ssmi import ssmi, standardise_by_month
+from tests.factories.analysis import monthly_time
 
 
 def _monthly(values, first_year, dims=("time",), coords=None):

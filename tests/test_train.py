@@ -15,44 +15,26 @@ import pytest
 import torch
 
 from smcore.cli import main as cli_main
+from smcore.config import SCALING_MODES
 from smcore.errors import ConfigError, InputError
 from smcore.prep.store import open_prepared
 from smcore.train.checkpoint import REQUIRED_KEYS, load_checkpoint, model_from_checkpoint
-from smcore.train.data import (
-    AUX_FIELDS,
-    LEGACY_AUX_FIELDS,
-    Normalization,
+from smcore.train.data import load_training_data
+from smcore.train.forced import (
+    decimal_years,
     ensemble_on_fine,
     historical_slow,
-    load_training_data,
+    local_linear_matrix,
     scenario_continuation,
+    window_margin,
 )
-from smcore.train.forced import decimal_years, local_linear_matrix, window_margin
 from smcore.train.loop import TrainingInterrupted, masked_mse, train, train_epoch
+from smcore.train.normalization import AUX_FIELDS, LEGACY_AUX_FIELDS, Normalization
 from smcore.train.runtime import select_runtime
-
-try:
-    from _ynet_factories import make_prepared, tiny_config
-except ImportError:  # tests/ imported as a package
-    from tests._ynet_factories import make_prepared, tiny_config
+from smcore.train.scaling import INPUT_SCALERS, TARGET_SCALERS
+from tests.factories.ynet import tiny_config
 
 torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="module")
-def prepared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("prep") / "wd"
-    make_prepared(root)
-    return root
-
-
-def _fresh_workdir(prepared_dir: Path, tmp_path: Path, name: str = "wd") -> Path:
-    """A work directory sharing the module's prepared store (copied, it is tiny)."""
-    import shutil
-
-    dst = tmp_path / name
-    shutil.copytree(prepared_dir / "prepared", dst / "prepared")
-    return dst
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
@@ -92,8 +74,8 @@ def test_ocean_pixels_do_not_change_the_loss() -> None:
 
 
 # -- data --------------------------------------------------------------------
-def test_normalisation_uses_training_split_only(prepared_dir: Path) -> None:
-    prepared = open_prepared(prepared_dir)
+def test_normalisation_uses_training_split_only(ynet_prepared: Path) -> None:
+    prepared = open_prepared(ynet_prepared)
     data = load_training_data(prepared)
     tr = data.splits["train"]
     assert len(tr) == 48 and len(data.splits["val"]) == 12 and len(data.splits["test"]) == 12
@@ -108,7 +90,8 @@ def test_normalisation_uses_training_split_only(prepared_dir: Path) -> None:
     norm = data.norm
     state = norm.to_state()
     again = Normalization.from_state(state)
-    assert again.y_scale == norm.y_scale and np.array_equal(again.x_clim, norm.x_clim)
+    assert again.target.scale == norm.target.scale
+    assert np.array_equal(again.inputs.clim, norm.inputs.clim)
     assert data.aux.shape == (12, len(AUX_FIELDS)) + tuple(land.shape)
     assert torch.equal(data.aux[:, 2].bool(), land.expand(12, -1, -1))
     # latitude/longitude: -1 … 1 across the domain, rising northwards/eastwards, 0 off land
@@ -124,8 +107,27 @@ def test_normalisation_uses_training_split_only(prepared_dir: Path) -> None:
     assert again.aux == AUX_FIELDS
 
 
-def test_standard_normalisation_round_trip(prepared_dir: Path) -> None:
-    prepared = open_prepared(prepared_dir)
+@pytest.mark.parametrize("mode", SCALING_MODES)
+def test_scaling_modes_are_registered_classes_that_invert(ynet_prepared: Path, mode: str) -> None:
+    assert tuple(INPUT_SCALERS) == tuple(TARGET_SCALERS) == SCALING_MODES
+    prepared = open_prepared(ynet_prepared)
+    data = load_training_data(prepared, input_norm=mode, target_norm=mode)
+    norm = data.norm
+    assert type(norm.inputs) is INPUT_SCALERS[mode] and type(norm.target) is TARGET_SCALERS[mode]
+    assert (norm.input_norm, norm.target_norm) == (mode, mode)
+    x = np.asarray(prepared.inputs("historical").values, dtype=np.float32)
+    months = data.month.numpy()
+    assert np.isfinite(x).all()
+    back = norm.inputs.invert(norm.normalize_x(x, months), months)
+    np.testing.assert_allclose(back, x, atol=1e-6)
+    y = np.nan_to_num(prepared.static["reference"].values)
+    clim = data.static.climatology
+    back = norm.target.invert(norm.target.apply(y, clim, months), clim, months)
+    np.testing.assert_allclose(back[:, data.static.land], y[:, data.static.land], atol=1e-6)
+
+
+def test_standard_normalisation_round_trip(ynet_prepared: Path) -> None:
+    prepared = open_prepared(ynet_prepared)
     data = load_training_data(prepared, input_norm="standard", target_norm="standard")
     ref = prepared.static["reference"].values
     months = data.month.numpy()
@@ -135,8 +137,8 @@ def test_standard_normalisation_round_trip(prepared_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("mode", ["standard", "anomaly", "local"])
-def test_weighted_loss_is_physical_mse_in_every_mode(prepared_dir: Path, mode: str) -> None:
-    prepared = open_prepared(prepared_dir)
+def test_weighted_loss_is_physical_mse_in_every_mode(ynet_prepared: Path, mode: str) -> None:
+    prepared = open_prepared(ynet_prepared)
     data = load_training_data(prepared, input_norm=mode, target_norm=mode)
     norm, static = data.norm, data.static
     months = data.month.numpy()[:6]
@@ -150,7 +152,7 @@ def test_weighted_loss_is_physical_mse_in_every_mode(prepared_dir: Path, mode: s
     assert (w is None) == (mode != "local")
     loss = masked_mse(torch.from_numpy(np.nan_to_num(g))[:, None], data.y[:6], data.land, w)
     physical = np.mean((guess - ref)[:, static.land] ** 2)
-    scale = norm.y_scale
+    scale = norm.target.scale
     assert float(loss) == pytest.approx(physical / scale**2, rel=1e-4)
 
 
@@ -168,8 +170,8 @@ def test_local_linear_smoother_follows_trends_to_the_ends() -> None:
     np.testing.assert_allclose(one, 1.0)
 
 
-def test_slow_part_is_removed_from_inputs_and_added_to_offset(prepared_dir: Path) -> None:
-    prepared = open_prepared(prepared_dir)
+def test_slow_part_is_removed_from_inputs_and_added_to_offset(ynet_prepared: Path) -> None:
+    prepared = open_prepared(ynet_prepared)
     data = load_training_data(prepared, forced_window=21)
     norm = data.norm
     assert norm.splits_forced and norm.to_state()["forced_window"] == 21
@@ -197,13 +199,13 @@ def test_slow_part_is_removed_from_inputs_and_added_to_offset(prepared_dir: Path
         norm.normalize_x(x, months)
     with pytest.raises(ConfigError):
         train(tiny_config(input_norm="standard", target_norm="standard", forced_window_years=5),
-              prepared_dir, progress=False)
+              ynet_prepared, progress=False)
 
 
 # -- optimisation ------------------------------------------------------------
-def test_tiny_overfit_loss_falls_by_90_percent(prepared_dir: Path) -> None:
+def test_tiny_overfit_loss_falls_by_90_percent(ynet_prepared: Path) -> None:
     cfg = tiny_config(features=16, depth=3, lr=3e-3)
-    prepared = open_prepared(prepared_dir)
+    prepared = open_prepared(ynet_prepared)
     data = load_training_data(prepared)
     rt = select_runtime("cpu", "off")
     torch.manual_seed(0)
@@ -221,10 +223,10 @@ def test_tiny_overfit_loss_falls_by_90_percent(prepared_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("micro", [1, 2, 3])
-def test_micro_batches_give_the_batch_gradient(prepared_dir: Path, micro: int) -> None:
+def test_micro_batches_give_the_batch_gradient(ynet_prepared: Path, micro: int) -> None:
     """A batch run in passes of ``micro`` months (uneven last pass included) gets the same
     gradient and loss as one pass, and leaves the optimiser in the same state."""
-    prepared = open_prepared(prepared_dir)
+    prepared = open_prepared(ynet_prepared)
     data = load_training_data(prepared)
     from smcore.train.loop import build_model
 
@@ -247,17 +249,18 @@ def test_micro_batches_give_the_batch_gradient(prepared_dir: Path, micro: int) -
 
 
 def test_micro_batch_defaults_and_errors() -> None:
-    from smcore.train.runtime import CPU_MICRO_BATCH
+    from smcore.train.precision import FALLBACK_MICRO_BATCH
 
-    assert select_runtime("cpu", "off").micro_batch == CPU_MICRO_BATCH
+    # without a shape to measure (smcore.train.precision; tests/test_precision.py): the fallback
+    assert select_runtime("cpu", "off").micro_batch == FALLBACK_MICRO_BATCH
     assert select_runtime("cpu", "off", micro_batch=2).parts(5) == [slice(0, 2), slice(2, 4), slice(4, 5)]
     with pytest.raises(ConfigError, match="micro-batch must be >= 0"):
         select_runtime("cpu", "off", micro_batch=-1)
 
 
-def test_no_host_sync_per_step(prepared_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_host_sync_per_step(ynet_prepared: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The step loop never calls .item()/float() on a tensor (the CUDA path relies on it)."""
-    prepared = open_prepared(prepared_dir)
+    prepared = open_prepared(ynet_prepared)
     data = load_training_data(prepared)
     rt = select_runtime("cpu", "off")
     cfg = tiny_config()
@@ -284,8 +287,8 @@ def test_no_host_sync_per_step(prepared_dir: Path, monkeypatch: pytest.MonkeyPat
 
 
 # -- the full loop -----------------------------------------------------------
-def test_train_writes_contract_files(prepared_dir: Path, tmp_path: Path) -> None:
-    wd = _fresh_workdir(prepared_dir, tmp_path)
+def test_train_writes_contract_files(fresh_ynet_workdir) -> None:
+    wd = fresh_ynet_workdir()
     cfg = tiny_config(epochs=3)
     summary = train(cfg, wd, progress=False)
     hist = pd.read_csv(wd / "training" / "history.csv")
@@ -308,25 +311,25 @@ def test_train_writes_contract_files(prepared_dir: Path, tmp_path: Path) -> None
     assert model.config.in_channels == 3 and model.config.scale == 2
 
 
-def test_cpu_training_is_deterministic(prepared_dir: Path, tmp_path: Path) -> None:
+def test_cpu_training_is_deterministic(fresh_ynet_workdir) -> None:
     cfg = tiny_config(epochs=2, amp="auto", dropout=0.2)
-    a = _fresh_workdir(prepared_dir, tmp_path, "a")
-    b = _fresh_workdir(prepared_dir, tmp_path, "b")
+    a = fresh_ynet_workdir("a")
+    b = fresh_ynet_workdir("b")
     train(cfg, a, progress=False)
     train(cfg, b, progress=False)
     _assert_same_weights(_weights(a / "training" / "last.pt"), _weights(b / "training" / "last.pt"))
-    c = _fresh_workdir(prepared_dir, tmp_path, "c")
+    c = fresh_ynet_workdir("c")
     train(replace(cfg, train=replace(cfg.train, seed=8)), c, progress=False)
     wa, wc = _weights(a / "training" / "last.pt"), _weights(c / "training" / "last.pt")
     assert any(not torch.equal(wa[k], wc[k]) for k in wa)
 
 
-def test_resume_matches_uninterrupted_run(prepared_dir: Path, tmp_path: Path) -> None:
+def test_resume_matches_uninterrupted_run(fresh_ynet_workdir) -> None:
     cfg2 = tiny_config(epochs=2, dropout=0.1)
     cfg1 = replace(cfg2, train=replace(cfg2.train, epochs=1))
-    full = _fresh_workdir(prepared_dir, tmp_path, "full")
+    full = fresh_ynet_workdir("full")
     train(cfg2, full, progress=False)
-    part = _fresh_workdir(prepared_dir, tmp_path, "part")
+    part = fresh_ynet_workdir("part")
     train(cfg1, part, progress=False)
     assert load_checkpoint(part / "training" / "last.pt")["epoch"] == 1
     train(cfg2, part, resume=True, progress=False)
@@ -339,9 +342,10 @@ def test_resume_matches_uninterrupted_run(prepared_dir: Path, tmp_path: Path) ->
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_leaves_usable_checkpoint_and_resume_finishes(
-    prepared_dir: Path, tmp_path: Path, signum: int
+    signum: int,
+    fresh_ynet_workdir,
 ) -> None:
-    wd = _fresh_workdir(prepared_dir, tmp_path)
+    wd = fresh_ynet_workdir()
     cfg = tiny_config(epochs=3)
 
     def kill_after_first(epoch: int, record: dict) -> None:
@@ -362,28 +366,28 @@ def test_signal_leaves_usable_checkpoint_and_resume_finishes(
     assert summary["epochs_run"] == 3
 
 
-def test_early_stopping(prepared_dir: Path, tmp_path: Path) -> None:
-    wd = _fresh_workdir(prepared_dir, tmp_path)
+def test_early_stopping(fresh_ynet_workdir) -> None:
+    wd = fresh_ynet_workdir()
     cfg = tiny_config(epochs=30, lr=1e-9, early_stopping=2, plateau_patience=0)
     summary = train(cfg, wd, progress=False)
     assert summary["stopped_early"] is True
     assert summary["epochs_run"] < 30
 
 
-def test_resume_refuses_other_architecture(prepared_dir: Path, tmp_path: Path) -> None:
-    wd = _fresh_workdir(prepared_dir, tmp_path)
+def test_resume_refuses_other_architecture(fresh_ynet_workdir) -> None:
+    wd = fresh_ynet_workdir()
     train(tiny_config(epochs=1), wd, progress=False)
     with pytest.raises(ConfigError, match="cannot resume"):
         train(tiny_config(epochs=2, features=4), wd, resume=True, progress=False)
 
 
-def test_config_must_match_prepared_store(prepared_dir: Path, tmp_path: Path) -> None:
+def test_config_must_match_prepared_store(ynet_prepared: Path, tmp_path: Path) -> None:
     cfg = tiny_config()
     bad = replace(cfg, periods=replace(cfg.periods, train=(2000, 2002)))
     with pytest.raises(ConfigError, match="rerun `smcore prepare`"):
-        train(bad, prepared_dir, progress=False)
+        train(bad, ynet_prepared, progress=False)
     with pytest.raises(ConfigError, match="batch size"):
-        train(replace(cfg, train=replace(cfg.train, batch_size=0)), prepared_dir, progress=False)
+        train(replace(cfg, train=replace(cfg.train, batch_size=0)), ynet_prepared, progress=False)
     with pytest.raises(InputError, match="no prepared data"):
         train(cfg, tmp_path / "empty", progress=False)
 
@@ -407,8 +411,12 @@ def test_corrupt_checkpoint_is_a_one_line_error(tmp_path: Path) -> None:
 
 
 # -- CLI ---------------------------------------------------------------------
-def test_cli_train_and_resume(prepared_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    wd = _fresh_workdir(prepared_dir, tmp_path)
+def test_cli_train_and_resume(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+    fresh_ynet_workdir,
+) -> None:
+    wd = fresh_ynet_workdir()
     assert cli_main(["train", "--workdir", str(wd), "--epochs", "1", "--device", "cpu", "--no-progress"]) == 0
     assert pd.read_csv(wd / "training" / "history.csv")["epoch"].tolist() == [1]
     ck = load_checkpoint(wd / "training" / "last.pt")
@@ -425,8 +433,8 @@ def test_cli_train_and_resume(prepared_dir: Path, tmp_path: Path, capsys: pytest
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_cuda_path_trains_and_resumes(prepared_dir: Path, tmp_path: Path) -> None:
-    wd = _fresh_workdir(prepared_dir, tmp_path)
+def test_cuda_path_trains_and_resumes(fresh_ynet_workdir) -> None:
+    wd = fresh_ynet_workdir()
     cfg = tiny_config(epochs=2, device="cuda", amp="auto")
     summary = train(cfg, wd, progress=False)
     assert summary["amp"] == ("bf16" if torch.cuda.is_bf16_supported() else "off")

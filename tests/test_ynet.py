@@ -88,3 +88,33 @@ def test_split_fusion_equals_concatenated_convolution() -> None:
     with torch.no_grad():
         cat = net(x, aux)  # inference: one convolution over the concatenation
     assert torch.allclose(split, cat, atol=1e-5)
+
+
+@pytest.mark.parametrize("outputs", [1, 2])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_training_path_equals_dropout_then_head(outputs: int, channels_last: bool) -> None:
+    """The training path (split fusion, in-place sum, dropout folded into the head's weights)
+    gives the output and gradients of the plain layers, feature-map dropout included: same
+    random draws, same masks."""
+    torch.manual_seed(0)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    net = YNet(in_channels=3, aux_channels=2, features=8, depth=2, scale=2, dropout=0.5,
+               outputs=outputs).to(memory_format=fmt).train()
+    x = torch.randn(4, 3, 4, 5).contiguous(memory_format=fmt)
+    aux = torch.randn(4, 2, 8, 10).contiguous(memory_format=fmt)
+    results = []
+    for split in (True, False):  # False: one convolution over the concatenation, nn.Dropout2d, head
+        net.split_fusion = split
+        net.zero_grad()
+        torch.manual_seed(1)
+        out = net(x, aux)
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        results.append((out.detach(), [p.grad.clone() for p in net.parameters()], torch.rand(3)))
+    (out_a, grads_a, after_a), (out_b, grads_b, after_b) = results
+    assert out_a.shape == (4, outputs, 8, 10)
+    with torch.no_grad():
+        assert not torch.allclose(out_a, net.eval()(x, aux), atol=1e-3)  # maps were dropped
+    assert torch.allclose(out_a, out_b, atol=1e-5)
+    for ga, gb in zip(grads_a, grads_b, strict=True):
+        assert torch.allclose(ga, gb, atol=1e-5)
+    assert torch.equal(after_a, after_b)  # the same random numbers were drawn

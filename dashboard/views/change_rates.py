@@ -12,7 +12,9 @@ from bokeh.models import Rect, Text
 
 from dashboard.compute import order_timescales, symmetric_limit
 from dashboard.config import REGION_LABELS, SCENARIO_LABELS, TREND_CMAP
+from dashboard.contain import escape_markdown
 from dashboard.live import LiveFigure
+from dashboard.maps import present
 from dashboard.views.base import View, csv_download
 
 __all__ = ["ChangeRatesView", "change_rate_table", "change_rate_heatmap"]
@@ -35,7 +37,12 @@ def change_rate_table(rates: pd.DataFrame, experiment: str, region: str) -> pd.D
 
 
 def change_rate_heatmap(
-    rates: pd.DataFrame, experiment: str, region: str, *, limit: float | None = None
+    rates: pd.DataFrame,
+    experiment: str,
+    region: str,
+    *,
+    limit: float | None = None,
+    presentation: bool = False,
 ) -> hv.Overlay:
     """Heat map (period × time scale) of the change rate in percent, values in each cell.
 
@@ -68,8 +75,8 @@ def change_rate_heatmap(
     )
     labels = hv.Labels(
         sub.assign(text=sub["value"].map(_cell_text)), kdims=["timescale", "period"], vdims=["text"]
-    ).opts(text_font_size="8pt", text_color="#202020")
-    return heat * labels
+    ).opts(text_font_size="11pt" if presentation else "8pt", text_color="#202020")
+    return present(heat * labels, presentation)
 
 
 class ChangeRatesView(View):
@@ -77,6 +84,7 @@ class ChangeRatesView(View):
 
     key = "change_rates"
     title = "Change rates"
+    artifacts = ("change_rates",)
 
     def build(self) -> pn.viewable.Viewable:
         """North and south heat maps following the scenario."""
@@ -90,15 +98,23 @@ class ChangeRatesView(View):
             for r in regions
         }
         self._figs = {
-            r: LiveFigure(change_rate_heatmap(rates, str(store.scenario), r, limit=self._limits[r]))
+            r: LiveFigure(
+                change_rate_heatmap(
+                    rates,
+                    str(store.scenario),
+                    r,
+                    limit=self._limits[r],
+                    presentation=store.presentation,
+                )
+            )
             for r in regions
         }
-        store.param.watch(self._refresh, ["scenario"])
+        self.watch(self._refresh, ["scenario"])
         panes = [fig.pane for fig in self._figs.values()]
         return pn.Column(
             pn.pane.Markdown(
                 "Change of mean SSM relative to the historical baseline "
-                f"({'-'.join(map(str, store.config.periods.baseline))}), in percent, per period "
+                f"({escape_markdown(store.configured_years('baseline'))}), in percent, per period "
                 "and time scale. North and south have their own colour ranges, as in Fig. 8.",
                 sizing_mode="stretch_width",
             ),

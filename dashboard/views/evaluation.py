@@ -16,7 +16,11 @@ from bokeh.models.widgets.tables import NumberFormatter
 
 from dashboard.compute import product_kind, robust_range
 from dashboard.config import CORR_CMAP, ERROR_CMAP, KIND_COLORS, MAP_WIDTH, product_label
-from dashboard.maps import map_image
+from dashboard.contain import escape_markdown
+from dashboard.export import BoxExport
+from dashboard.maps import field_frame, map_image, present
+from dashboard.projection import DEFAULT_PROJECTION
+from dashboard.stations import StationLayer, figure_hook
 from dashboard.views.base import View, csv_download, netcdf_download
 
 __all__ = ["EvaluationView", "metrics_table", "taylor_diagram", "metric_maps", "METRIC_LABELS"]
@@ -201,10 +205,13 @@ def metric_maps(
     *,
     clim: tuple[float, float] | None = None,
     width: int = MAP_WIDTH,
+    projection: str = DEFAULT_PROJECTION,
+    presentation: bool = False,
 ) -> hv.Layout:
     """Side-by-side maps of ``variable`` (``mae`` or ``r``) for ``products``.
 
-    One colour range for all; in a Layout they pan and zoom together.
+    One colour range for all, a colour bar with units on each; in a Layout they pan and zoom
+    together.
     """
     label, cmap = METRIC_LABELS.get(variable, (variable, ERROR_CMAP))
     if clim is None:
@@ -217,11 +224,13 @@ def metric_maps(
             clim=clim,
             clabel=label,
             width=width,
-            colorbar=k == len(products) - 1,
+            projection=projection,
+            presentation=presentation,
         )
-        for k, p in enumerate(products)
+        for p in products
     ]
-    return hv.Layout(panels).opts(shared_axes=True).cols(len(panels))
+    layout = hv.Layout(panels).opts(shared_axes=True).cols(len(panels))
+    return layout.opts(toolbar=None) if presentation else layout
 
 
 class EvaluationView(View):
@@ -229,6 +238,7 @@ class EvaluationView(View):
 
     key = "evaluation"
     title = "Evaluation"
+    artifacts = ("metrics", "taylor", "maps", "stations", "stations_series")
 
     def build(self) -> pn.viewable.Viewable:
         """Table, Taylor diagram and error maps of the test period."""
@@ -247,43 +257,64 @@ class EvaluationView(View):
             width=300,
         )
         limits = {v: _limits(maps, v) for v in ("mae", "r") if v in maps}
+        # ISMN stations on the maps (with evaluation/stations.nc); the shown box's export
+        stations = StationLayer(store.root, contained=self.contained,
+                                presentation=store.presentation)
+        years = [int(y) for y in str(store.configured_years("test")).split("-") if y.isdigit()]
+        box = BoxExport(store.root, experiment=lambda: "historical",
+                        period=lambda: (years[0], years[1]) if len(years) == 2 else None)
 
         def maps_rows(other: str) -> pn.Column:
+            frame = field_frame(maps[next(iter(limits))].sel(product=first), store.projection)
+            box.reset()
             rows = [
                 pn.Row(
                     *(
-                        pn.pane.HoloViews(m, linked_axes=True)
-                        for m in metric_maps(maps, v, [first, other], clim=limits[v])
+                        pn.pane.HoloViews(m * figure_hook(frame, stations.attach, box.track),
+                                          linked_axes=True)
+                        for m in metric_maps(
+                            maps,
+                            v,
+                            [first, other],
+                            clim=limits[v],
+                            projection=store.projection,
+                            presentation=store.presentation,
+                        )
                     )
                 )
                 for v in limits
             ]
             return pn.Column(*rows)
 
-        period = maps.attrs.get("test_period") or "-".join(map(str, store.config.periods.test))
+        period = maps.attrs.get("test_period") or store.configured_years("test")
         downloads = pn.Row(
             csv_download(lambda: metrics, "metrics.csv", label="Metrics (CSV)"),
             csv_download(lambda: taylor, "taylor.csv", label="Taylor (CSV)"),
             netcdf_download(
                 lambda: maps, "evaluation_maps.nc", "smcore evaluation maps", label="Maps (NetCDF)"
             ),
+            box.button,
         )
         return pn.Column(
             pn.pane.Markdown(
-                f"Test period **{period}**, against the reference. Sort the table by "
-                "clicking a column header; hover the diagram for names.",
+                f"Test period **{escape_markdown(period)}**, against the reference. Sort the "
+                "table by clicking a column header; hover the diagram for names.",
                 sizing_mode="stretch_width",
             ),
             "#### Metrics (Table 2 and baselines)",
             metrics_table(metrics, models),
             pn.Row(
-                pn.pane.HoloViews(taylor_diagram(taylor, models), linked_axes=False),
+                pn.pane.HoloViews(
+                    present(taylor_diagram(taylor, models), store.presentation),
+                    linked_axes=False,
+                ),
                 pn.pane.Markdown(TAYLOR_HELP, width=300),
                 sizing_mode="stretch_width",
             ),
             "#### Mean absolute error (Fig. 3) and per-pixel correlation; the maps zoom together",
             choice,
             pn.panel(pn.bind(maps_rows, choice)),
+            stations.panel(),
             downloads,
             sizing_mode="stretch_width",
         )

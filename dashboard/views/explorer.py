@@ -1,33 +1,35 @@
 """Explorer tab: the merged product at one month beside an ESM or the ensemble mean.
 
-Click a cell to see its full series (reference, CMIP6_DL, ensemble mean, selected ESM).
+Click a cell to see its full series (reference, CMIP6_DL, ensemble mean, selected ESM). The
+data come from the store (:class:`dashboard.datastore.DataStore`), which reads them once per
+change of the selection; this module only draws them.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import Future
-
 import holoviews as hv
+import hvplot.pandas  # noqa: F401 - registers .hvplot on DataFrames
 import numpy as np
 import pandas as pd
 import panel as pn
-import param
 import xarray as xr
-from panel.io.state import set_curdoc
 
 from dashboard import loaders
 from dashboard.compute import robust_range
 from dashboard.config import (
-    DEFAULT_PIXEL,
     PRODUCT_COLORS,
     SCENARIO_LABELS,
     SERIES_HEIGHT,
     SSM_CMAP,
     product_label,
 )
+from dashboard.datastore import MonthMaps
+from dashboard.export import BoxExport
 from dashboard.live import LiveFigure, LiveSeries, link_ranges
-from dashboard.maps import image_data, map_image
-from dashboard.views.base import View, csv_download, netcdf_download
+from dashboard.maps import field_frame, image_data, map_image, map_points, present
+from dashboard.projection import DEFAULT_PROJECTION, PROJECTION_NAMES, MapFrame
+from dashboard.stations import StationLayer
+from dashboard.views.base import View, csv_download, discrete_widget, netcdf_download
 from smcore.errors import InputError
 
 __all__ = [
@@ -50,35 +52,49 @@ def ssm_limits(climatology: xr.DataArray | np.ndarray) -> tuple[float, float]:
 
 
 def month_map(
-    field: xr.DataArray, *, title: str, clim: tuple[float, float], colorbar: bool = True
+    field: xr.DataArray,
+    *,
+    title: str,
+    clim: tuple[float, float],
+    colorbar: bool = True,
+    projection: str = DEFAULT_PROJECTION,
+    presentation: bool = False,
 ) -> hv.Element:
     """A soil-moisture map (lat, lon; m3 m-3) with outlines and (optionally) a colour bar."""
     return map_image(
-        field, title=title, cmap=SSM_CMAP, clim=clim, clabel=SSM_LABEL, colorbar=colorbar
+        field,
+        title=title,
+        cmap=SSM_CMAP,
+        clim=clim,
+        clabel=SSM_LABEL,
+        colorbar=colorbar,
+        projection=projection,
+        presentation=presentation,
     )
 
 
-def pixel_series_plot(df: pd.DataFrame, title: str = "") -> hv.Overlay:
-    """Curves of each column of ``df`` (index time, values m3 m-3) in product colours."""
+def pixel_series_plot(df: pd.DataFrame, title: str = "", presentation: bool = False) -> hv.Overlay:
+    """Curves of each column of ``df`` (index time, values m3 m-3) in product colours.
+
+    One hvplot line per column, labelled with the product's name; CMIP6_DL drawn thicker, the
+    ensemble mean dashed.
+    """
     curves = []
     for col in df.columns:
-        color = PRODUCT_COLORS.get(col, PRODUCT_COLORS["model"])
-        dash = "dashed" if col == "ensemble_mean" else "solid"
-        series = df[col].rename("ssm").reset_index()
+        series = df[col].rename("ssm").rename_axis("time").reset_index()
         curves.append(
-            hv.Curve(
-                series,
-                kdims=["time"],
-                vdims=[hv.Dimension("ssm", label=SSM_LABEL)],
+            series.hvplot.line(
+                x="time",
+                y="ssm",
                 label=product_label(str(col)),
-            ).opts(
-                color=color,
-                line_dash=dash,
+                color=PRODUCT_COLORS.get(col, PRODUCT_COLORS["model"]),
+                line_dash="dashed" if col == "ensemble_mean" else "solid",
                 line_width=2 if col == "CMIP6_DL" else 1.4,
-                tools=["hover"],
-            )
+                responsive=True,
+                height=SERIES_HEIGHT,
+            ).redim.label(ssm=SSM_LABEL)
         )
-    return hv.Overlay(curves).opts(
+    overlay = hv.Overlay(curves).opts(
         title=title,
         legend_position="top",
         responsive=True,
@@ -87,6 +103,7 @@ def pixel_series_plot(df: pd.DataFrame, title: str = "") -> hv.Overlay:
         show_grid=True,
         legend_cols=4,
     )
+    return present(overlay, presentation)
 
 
 SLOTS = ("reference", "CMIP6_DL", "ensemble_mean", "model")
@@ -104,9 +121,13 @@ def series_slots(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def marker_points(pixel: tuple[float, float]) -> hv.Points:
-    """The clicked cell (lon, lat) as a ringed marker."""
-    return hv.Points([pixel], kdims=["lon", "lat"]).opts(
+def marker_points(pixel: tuple[float, float], frame: MapFrame | None = None) -> hv.Points:
+    """The clicked cell (lon, lat) as a ringed marker (projected into ``frame``)."""
+    if frame is None:
+        points = hv.Points([pixel], kdims=["lon", "lat"])
+    else:
+        points = map_points(np.array([pixel[0]]), np.array([pixel[1]]), frame)
+    return points.opts(
         marker="circle_x", size=14, color="white", line_color="#d62728", line_width=2, tools=[]
     )
 
@@ -114,51 +135,70 @@ def marker_points(pixel: tuple[float, float]) -> hv.Points:
 class ExplorerView(View):
     """CMIP6_DL beside the compared product at the selected month, and a clicked cell's series.
 
-    The two maps are rendered once and then updated in place (:class:`dashboard.live.LiveFigure`);
-    they pan and zoom together, and a click on either selects the cell whose series is drawn.
+    The view draws what the store derives from the shared selections
+    (:attr:`DataStore.month_maps`, :attr:`DataStore.cell_series`): the two maps and the series
+    are rendered once, then updated in place (:class:`dashboard.live.LiveFigure`,
+    :class:`dashboard.live.LiveSeries`) whenever the store changes them. The maps pan and zoom
+    together, and a click on either sets the store's ``pixel``.
     """
 
     key = "explorer"
     title = "Explorer"
-
-    pixel = param.NumericTuple(default=DEFAULT_PIXEL, length=2, doc="Clicked (lon, lat).")
-
-    _maps_key: tuple | None = None
-    _series_key: tuple | None = None
-
-    pending: Future | None = None
-    """The series read in flight on the loader thread, if any (served sessions only)."""
+    artifacts = ("manifest", "product", "stations", "stations_series")
 
     def build(self) -> pn.viewable.Viewable:
         """Month controls, the two maps and the series of the selected cell."""
         store = self.store
-        store.product_dataset("historical")
+        store.product_ssm("historical")
         loaders.open_store(store.root)
         self.clim = ssm_limits(loaders.static_field(store.root, "climatology"))
-        self._snap_pixel()
-        dl, other, dl_title, other_title = self._fields()
-        self._dl = LiveFigure(
-            month_map(dl, title=dl_title, clim=self.clim, colorbar=False)
-            * marker_points(self.pixel)
-        )
-        self._other = LiveFigure(
-            month_map(other, title=other_title, clim=self.clim) * marker_points(self.pixel)
-        )
-        self._maps_key = (store.explorer_experiment, store.month, store.product)
-        link_ranges([self._dl, self._other])
-        for fig in (self._dl, self._other):
-            fig.on_tap(self._on_tap)
-        store.param.watch(self._refresh_maps, ["month", "period", "scenario", "product"])
-        self.param.watch(self._refresh_marker, ["pixel"])
-        slider = pn.widgets.DiscreteSlider.from_param(
-            store.param.month, name="Month", sizing_mode="stretch_width"
-        )
+        if store.month_maps is None and not store.maps_error:
+            store.read_month_maps()  # no month at all: the read says why (an error panel)
+        # an unreadable month (a corrupted chunk) draws empty maps; the notice says why and the
+        # month slider stays, to move to another month
+        maps = store.month_maps or self._blank_maps()
+        # ISMN stations on both maps (with evaluation/stations.nc) and the shown box's export
+        self._stations = StationLayer(store.root, contained=self.contained,
+                                      presentation=store.presentation)
+        self._box = BoxExport(store.root, experiment=lambda: store.explorer_experiment)
+        self._caption = pn.pane.Markdown(sizing_mode="stretch_width")
+        self._maps_row = pn.Row(*self._make_maps(maps))
+        series = store.cell_series
         self._series = LiveSeries(
-            pixel_series_plot(series_slots(self.series_frame())), sizing_mode="stretch_width"
+            pixel_series_plot(
+                series_slots(series if series is not None else self._blank_series()),
+                presentation=store.presentation,
+            ),
+            loading=store.param.series_loading,
+            sizing_mode="stretch_width",
         )
-        self._refresh_series()
-        self.param.watch(self._refresh_series, ["pixel"])
-        store.param.watch(self._refresh_series, ["period", "scenario", "product"])
+        self._show_series(series, store.series_error)
+        self._show_maps_error()
+        self.watch(lambda e: self._show_maps(e.new), ["month_maps"])
+        self.watch(lambda *_: self._show_maps_error(), ["maps_error"])
+        self.watch(lambda e: self._show_marker(e.new), ["pixel"])
+        self.watch(
+            lambda *_: self._show_series(store.cell_series, store.series_error),
+            ["cell_series", "series_error"],
+        )
+        slider = discrete_widget(
+            pn.widgets.DiscreteSlider,
+            store.param.month,
+            self._watchers,
+            label="Month",
+            sizing_mode="stretch_width",
+        )
+        player = discrete_widget(
+            pn.widgets.DiscretePlayer,
+            store.param.month,
+            self._watchers,
+            show_value=False,
+            interval=800,
+            loop_policy="loop",
+            width=300,
+            show_loop_controls=False,
+            visible_buttons=["slower", "previous", "play", "pause", "next", "faster"],
+        )
         downloads = pn.Row(
             netcdf_download(
                 self.month_dataset,
@@ -167,138 +207,110 @@ class ExplorerView(View):
                 label="Maps (NetCDF)",
             ),
             csv_download(self.series_export, "smcore_pixel_series.csv", label="Series (CSV)"),
+            self._box.button,
         )
         return pn.Column(
-            pn.pane.Markdown(
-                "Left: the merged 0.25° product; right: the compared model (bilinear "
-                "from 2°). **Click a cell** on either map for its full series.",
-                sizing_mode="stretch_width",
-            ),
-            pn.Row(slider, self._player(), sizing_mode="stretch_width"),
-            pn.Row(self._dl.pane, self._other.pane),
+            self._caption,
+            pn.Row(slider, player, sizing_mode="stretch_width"),
+            self._maps_row,
             self._series.pane,
+            self._stations.panel(),
             downloads,
             sizing_mode="stretch_width",
         )
 
-    # -- callbacks --------------------------------------------------------
-    def _player(self) -> pn.widgets.DiscretePlayer:
-        """A player over the months, kept in sync with ``store.month`` both ways."""
+    def _make_maps(self, maps: MonthMaps) -> list[pn.pane.Bokeh]:
+        """The two maps in the store's projection, zooming together, reporting clicks."""
         store = self.store
-        player = pn.widgets.DiscretePlayer(
-            options=list(store.param.month.objects),
-            value=store.month,
-            show_value=False,
-            interval=800,
-            loop_policy="loop",
-            width=300,
-            show_loop_controls=False,
-            visible_buttons=["slower", "previous", "play", "pause", "next", "faster"],
+        frame = field_frame(maps.dl, store.projection)
+        marker = marker_points(store.pixel, frame)
+        style = dict(clim=self.clim, projection=store.projection, presentation=store.presentation)
+        self._dl = LiveFigure(month_map(maps.dl, title=maps.dl_title, **style) * marker, frame)
+        self._other = LiveFigure(
+            month_map(maps.other, title=maps.other_title, **style) * marker, frame
         )
-
-        def to_player(event: param.parameterized.Event) -> None:
-            if event.what == "objects":
-                player.param.update(options=list(event.new), value=store.month)
-            elif event.new in player.options and player.value != event.new:
-                player.value = event.new
-
-        store.param.watch(to_player, ["month"], what="objects")
-        store.param.watch(to_player, ["month"])
-        player.param.watch(
-            lambda e: setattr(store, "month", e.new) if e.new != store.month else None, "value"
-        )
-        return player
-
-    def _snap_pixel(self) -> None:
-        exp = self.store.explorer_experiment
-        ds = self.store.product_dataset(exp)
-        i, j = self.store.pixel_index(exp, *self.pixel)
-        if not np.isfinite(ds["ssm"].isel(time=0, lat=i, lon=j).values):
-            land = np.argwhere(np.isfinite(ds["ssm"].isel(time=0).values))
-            if land.size:
-                k = np.argmin(((land - [i, j]) ** 2).sum(axis=1))
-                i, j = land[k]
-        self.pixel = (float(ds["lon"].values[j]), float(ds["lat"].values[i]))
-
-    def _on_tap(self, x: float, y: float) -> None:
-        self.pixel = (x, y)
-
-    def _label(self) -> str:
-        exp = self.store.explorer_experiment
-        return SCENARIO_LABELS.get(exp, exp)
-
-    def _fields(self) -> tuple[xr.DataArray, xr.DataArray, str, str]:
-        store = self.store
-        exp, month, product = store.explorer_experiment, store.month, store.product
-        dl = store.product_month(exp, month)
-        other = store.comparison_month(exp, month, product, like=dl)
-        return (
-            dl,
-            other,
-            f"CMIP6_DL · {month} · {self._label()}",
-            f"{product_label(product)} · {month} · {self._label()}",
-        )
-
-    def _refresh_maps(self, *_: object) -> None:
-        store = self.store
-        key = (store.explorer_experiment, store.month, store.product)
-        if store.month is None or key == self._maps_key:
-            return  # e.g. a new scenario while the explorer shows the historical period
-        self._maps_key = key
-        dl, other, dl_title, other_title = self._fields()
-        self._dl.set_image(image_data(dl)[2])
-        self._dl.set_title(dl_title)
-        self._other.set_image(image_data(other)[2])
-        self._other.set_title(other_title)
-
-    def _refresh_marker(self, *_: object) -> None:
+        link_ranges([self._dl, self._other])
+        self._box.reset()
         for fig in (self._dl, self._other):
-            fig.set_points(np.array([self.pixel[0]]), np.array([self.pixel[1]]))
+            fig.on_tap(lambda x, y: self.contained("cell click", lambda: self._on_tap(x, y)))
+            self._stations.attach(fig.figure, frame)
+            self._box.track(fig.figure, frame)
+        self._caption.object = (
+            "Left: the merged 0.25° product; right: the compared model (bilinear from 2°). "
+            "**Click a cell** on either map for its full series. "
+            f"Maps: {PROJECTION_NAMES[store.projection]}."
+        )
+        return [self._dl.pane, self._other.pane]
 
-    def _refresh_series(self, *_: object) -> None:
-        """Redraw the series of the selected cell.
-
-        In a served session the data are read on the loader thread, so the page stays
-        responsive while a new cell's full record is read from disk.
-        """
-        args = (self.store.explorer_experiment, *self.pixel, self.store.product)
-        if args == self._series_key:
+    def reproject(self) -> None:
+        """Only the two maps are drawn anew; the series and the controls stay."""
+        maps = self.store.month_maps
+        if self.missing or maps is None or not hasattr(self, "_maps_row"):
+            self.rebuild()
             return
-        self._series_key = args
-        doc = pn.state.curdoc
-        if doc is None or doc.session_context is None:
-            self._show_series(self.store.pixel_series(*args))
+        self._maps_row.objects = self._make_maps(maps)
+
+    # -- drawing what the store derives -----------------------------------
+    def _on_tap(self, x: float, y: float) -> None:
+        self.store.pixel = (x, y)
+
+    def _show_maps(self, maps: MonthMaps | None) -> None:
+        if maps is None:
+            if not self.store.maps_error:
+                return  # no month to show
+            maps = self._blank_maps()  # unreadable: empty maps, the notice says why
+        self._dl.set_image(image_data(maps.dl)[2])
+        self._dl.set_title(maps.dl_title)
+        self._other.set_image(image_data(maps.other)[2])
+        self._other.set_title(maps.other_title)
+
+    def _show_maps_error(self) -> None:
+        self.report("read of the month's maps", self.store.maps_error or None)
+
+    def _blank_maps(self) -> MonthMaps:
+        """Empty (NaN) maps of the selected month on the product's grid: it cannot be read."""
+        store = self.store
+        ssm = store.product_ssm(store.explorer_experiment)
+        empty = xr.DataArray(
+            np.full((ssm.sizes["lat"], ssm.sizes["lon"]), np.nan, np.float32),
+            dims=("lat", "lon"),
+            coords={"lat": ssm["lat"].values, "lon": ssm["lon"].values},
+            name="ssm",
+        )
+        month = f"{store.month} (unreadable)"
+        return MonthMaps(store.explorer_experiment, month, store.product, empty, empty)
+
+    def _blank_series(self) -> pd.DataFrame:
+        """One empty month in the series plot's columns, to draw it before a series is read."""
+        df = pd.DataFrame({c: [np.nan] for c in SLOTS}, index=pd.DatetimeIndex(["2000-01-01"]))
+        df.index.name = "time"
+        return df
+
+    def _show_marker(self, pixel: tuple[float, float]) -> None:
+        for fig in (self._dl, self._other):
+            fig.set_points(np.array([pixel[0]]), np.array([pixel[1]]))
+
+    def _show_series(self, df: pd.DataFrame | None, error: str = "") -> None:
+        self.report("read of the cell's series", error or None)
+        if df is None:
+            self._series.figure.title.text = f"cannot read this cell: {error}"
             return
-        self._series.pane.loading = True
-        future = loaders.background().submit(self.store.pixel_series, *args)
-        self.pending = future
-
-        def apply(result: Future) -> None:
-            if self._series_key != args:
-                return  # a newer request superseded this one
-            with set_curdoc(doc):
-                self._series.pane.loading = False
-                try:
-                    self._show_series(result.result())
-                except InputError as exc:
-                    self._series.figure.title.text = f"cannot read this cell: {exc}"
-
-        future.add_done_callback(lambda f: doc.add_next_tick_callback(lambda: apply(f)))
-
-    def _show_series(self, df: pd.DataFrame) -> None:
         entries = [(product_label(c), df[c]) if c in df.columns else None for c in SLOTS[:3]]
         model = [c for c in df.columns if c not in SLOTS]
         entries.append((model[0], df[model[0]]) if model else None)
+        experiment = str(df.attrs["experiment"])
         self._series.update(
-            entries, title=f"Cell {df.attrs['lat']:.2f}°N {df.attrs['lon']:.2f}°E · {self._label()}"
+            entries,
+            title=f"Cell {df.attrs['lat']:.2f}°N {df.attrs['lon']:.2f}°E · "
+            f"{SCENARIO_LABELS.get(experiment, experiment)}",
         )
 
     # -- exports ----------------------------------------------------------
     def series_frame(self) -> pd.DataFrame:
-        """The clicked cell's series shown in the plot (m3 m-3)."""
-        return self.store.pixel_series(
-            self.store.explorer_experiment, *self.pixel, self.store.product
-        )
+        """The selected cell's series shown in the plot (m3 m-3)."""
+        if self.store.cell_series is None:
+            raise InputError(None, self.store.series_error or "no cell series to show")
+        return self.store.cell_series
 
     def series_export(self) -> pd.DataFrame:
         """:meth:`series_frame` with the cell's ``lon``, ``lat`` (degrees) and the experiment."""
@@ -309,14 +321,4 @@ class ExplorerView(View):
 
     def month_dataset(self) -> xr.Dataset:
         """Both maps of the selected month as a dataset (m3 m-3)."""
-        exp, month, product = self.store.explorer_experiment, self.store.month, self.store.product
-        dl = self.store.product_month(exp, month)
-        other = self.store.comparison_month(exp, month, product, like=dl)
-        attrs = {"units": "m3 m-3", "standard_name": "volume_fraction_of_condensed_water_in_soil"}
-        return xr.Dataset(
-            {
-                "CMIP6_DL": dl.drop_vars("time", errors="ignore").assign_attrs(attrs),
-                product: other.assign_attrs(attrs, comment="bilinear from the 2° model grid"),
-            },
-            attrs={"experiment": exp, "month": str(month)},
-        )
+        return (self.store.month_maps or self.store.read_month_maps()).to_dataset()

@@ -14,6 +14,7 @@ import xarray as xr
 from dashboard.config import REGION_COLORS, REGION_LABELS, SERIES_HEIGHT, SMALL_MAP_WIDTH
 from dashboard.live import LiveFigure
 from dashboard.maps import map_image
+from dashboard.projection import DEFAULT_PROJECTION
 from dashboard.views.base import View, csv_download
 from dashboard.views.explorer import pixel_series_plot
 
@@ -29,8 +30,18 @@ def region_codes(regions: xr.DataArray) -> dict[str, int]:
     return {str(n): int(v) for n, v in zip(names, values, strict=True)}
 
 
-def region_locator(regions: xr.DataArray, name: str, *, width: int = SMALL_MAP_WIDTH) -> hv.Element:
-    """Small map: region ``name`` in its colour, the other regions light grey, sea blank."""
+def region_locator(
+    regions: xr.DataArray,
+    name: str,
+    *,
+    width: int = SMALL_MAP_WIDTH,
+    projection: str = DEFAULT_PROJECTION,
+    presentation: bool = False,
+) -> hv.Element:
+    """Small map: region ``name`` in its colour, the other regions light grey, sea blank.
+
+    A locator, not a field: no colour bar (the row's title names the region).
+    """
     code = region_codes(regions)[name]
     raw = regions.values.astype(float)
     valid = np.isfinite(raw) & (raw > 0)
@@ -49,16 +60,19 @@ def region_locator(regions: xr.DataArray, name: str, *, width: int = SMALL_MAP_W
         width=width,
         colorbar=False,
         compact=True,
+        projection=projection,
+        presentation=presentation,
     ).opts(tools=[])
 
 
-def regional_series_plot(series: xr.DataArray, name: str) -> hv.Overlay:
+def regional_series_plot(series: xr.DataArray, name: str, presentation: bool = False) -> hv.Overlay:
     """Regional-mean series ``ssm(product, time)`` (m3 m-3) of one region as curves."""
     df = series.transpose("time", "product").to_pandas()
     df.columns = [str(c) for c in df.columns]
     order = [c for c in ("reference", "CMIP6_DL", "ensemble_mean") if c in df.columns]
     df = df[order + [c for c in df.columns if c not in order]]
-    return pixel_series_plot(df, title=f"{REGION_LABELS.get(name, name)} — regional mean").opts(
+    title = f"{REGION_LABELS.get(name, name)} — regional mean"
+    return pixel_series_plot(df, title=title, presentation=presentation).opts(
         height=SERIES_HEIGHT - 40
     )
 
@@ -83,23 +97,36 @@ class RegionalView(View):
 
     key = "regional"
     title = "Regional series"
+    artifacts = ("regional_series", "regions")
 
     def build(self) -> pn.viewable.Viewable:
         """One row per region: locator map and series."""
-        series = self.store.regional_series()
-        regions = self.store.regions()["region"]
+        store = self.store
+        series = store.regional_series()
+        regions = store.regions()["region"]
         codes = region_codes(regions)
         rows = []
         for name in [str(r) for r in series["region"].values]:
             plot = pn.pane.HoloViews(
-                regional_series_plot(series["ssm"].sel(region=name), name),
+                regional_series_plot(
+                    series["ssm"].sel(region=name), name, presentation=store.presentation
+                ),
                 sizing_mode="stretch_width",
                 linked_axes=False,
             )
             if name in codes:
                 rows.append(
                     pn.Row(
-                        _fixed(LiveFigure(region_locator(regions, name))),
+                        _fixed(
+                            LiveFigure(
+                                region_locator(
+                                    regions,
+                                    name,
+                                    projection=store.projection,
+                                    presentation=store.presentation,
+                                )
+                            )
+                        ),
                         plot,
                         sizing_mode="stretch_width",
                     )

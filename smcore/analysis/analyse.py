@@ -1,7 +1,7 @@
 """`smcore analyse`: SSMI trends, change rates and area fractions of the merged product.
 
-Reads ``WD/product/CMIP6_DL_<experiment>.nc`` and writes ``WD/analysis/`` (see
-docs/workdir.md and docs/analysis.md). The pure computations live in
+Reads the products of the prepared experiments and writes the ``analyse`` artifacts of
+:data:`smcore.workdir.ARTIFACTS` (see docs/workdir.md and docs/analysis.md). The pure computations live in
 :mod:`~smcore.analysis.ssmi`, :mod:`~smcore.analysis.seasons`,
 :mod:`~smcore.analysis.trends` and :mod:`~smcore.analysis.change`; this module opens and
 checks the inputs, runs the dask graphs chunk by chunk with a progress bar and writes
@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,19 +22,22 @@ from tqdm.auto import tqdm
 
 from smcore.analysis.change import area_fractions, change_rates, region_masks, regional_mean
 from smcore.analysis.seasons import SEASONS, aggregate
+from smcore.analysis.significance import MK_TEST_NAMES, fdr_mask, fdr_rule, significance_label
 from smcore.analysis.ssmi import ssmi
-from smcore.analysis.trends import DEFAULT_MIN_VALID, trend_test
+from smcore.analysis.trends import DEFAULT_MIN_VALID, DEFAULT_MK_TEST, trend_test
 from smcore.config import SCENARIO_LABELS, Config
 from smcore.distributed import compute
 from smcore.errors import InputError
 from smcore.io.atomic import write_csv
 from smcore.io.netcdf import provenance_attrs, write_netcdf
-from smcore.workdir import WorkDir
+from smcore.io.product import check_same_checkpoint, open_product
+from smcore.workdir import WorkDir, artifact, hint_for
 
 __all__ = [
     "AnalysisResult",
-    "open_ssm",
+    "open_chunked",
     "seasonal_trends",
+    "with_significance",
     "compare_trends",
     "trends_dataset",
     "analyse",
@@ -49,8 +52,10 @@ DEFAULT_LOAD_BYTES = 1 * 2**30
 """Files whose ``ssm`` is at most this large are read in one go, then chunked in memory
 (fast: a time-chunked file is decompressed once). Larger ones are read chunk by chunk."""
 
-ACCEPTED_UNITS = {"m3 m-3", "m3/m3", "m^3 m^-3", "m**3 m**-3", "m3.m-3", "1"}
 TREND_UNITS = "0.1 year-1"  # UDUNITS spelling of "per decade" for a dimensionless index
+
+SIGNIFICANT_ENCODING = {"significant": {"dtype": "int8", "_FillValue": np.int8(-1)}}
+"""``significant`` (float 1/0/NaN in memory) is stored as a byte with -1 outside land."""
 
 
 @dataclass(frozen=True)
@@ -70,67 +75,39 @@ def _year_span(da: xr.DataArray) -> tuple[int, int]:
     return int(years.min()), int(years.max())
 
 
-def open_ssm(
+def open_chunked(
     path: str | Path,
     *,
+    what: str = "product",
     needs: Iterable[tuple[str, tuple[int, int]]] = (),
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     load_bytes: int = DEFAULT_LOAD_BYTES,
     hint: str = "",
 ) -> xr.DataArray:
-    """Open ``ssm(time, lat, lon)`` of a product (or truth) file, checked and dask-chunked.
+    """A product (or truth) file, checked by :func:`smcore.io.product.open_product`, in
+    spatial dask chunks that each hold the whole series (what the trend kernels need).
 
     Parameters
     ----------
     path : path of the NetCDF file.
+    what : what the file is, for messages.
     needs : pairs (name, (first_year, last_year)) of periods the file must cover entirely.
     chunk_bytes : target bytes (float64) of one spatial chunk holding the whole series.
-    load_bytes : files whose ``ssm`` is at most this large are read at once.
+    load_bytes : files whose ``ssm`` is at most this large are read at once (fast: a
+        time-chunked file is decompressed once), then chunked in memory.
     hint : appended to the "missing file" message (e.g. which command writes it).
 
     Returns
     -------
-    DataArray (time, lat, lon), m3 m-3, chunked ``{time: -1, lat: c, lon: c}``.
+    DataArray (time, lat, lon) float32, m3 m-3, chunked ``{time: -1, lat: c, lon: c}``.
 
     Raises
     ------
     InputError naming the file and the problem.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "file not found" + (f"; {hint}" if hint else ""))
-    try:
-        ds = xr.open_dataset(path, chunks={})
-    except Exception as exc:  # noqa: BLE001 - any reader failure is a bad input file
-        raise InputError(path, f"cannot read NetCDF: {exc}") from exc
-    if "ssm" not in ds:
-        raise InputError(path, f"no variable 'ssm' (found: {', '.join(map(str, ds.data_vars)) or 'none'})")
-    da = ds["ssm"]
-    if set(da.dims) != {"time", "lat", "lon"}:
-        raise InputError(path, f"'ssm' has dims {da.dims}, expected (time, lat, lon)")
-    units = str(da.attrs.get("units", "")).strip()
-    if units not in ACCEPTED_UNITS:
-        raise InputError(path, f"'ssm' has units {units!r}, expected 'm3 m-3'")
-    try:
-        years = da["time"].dt.year.values
-        months = da["time"].dt.month.values
-    except (AttributeError, TypeError) as exc:
-        raise InputError(path, f"time coordinate is not decodable as dates: {exc}") from exc
-    if len(years) == 0:
-        raise InputError(path, "'ssm' has no time steps")
-    stamp = years * 12 + months
-    if np.any(np.diff(stamp) <= 0):
-        raise InputError(path, "time steps are not strictly increasing monthly values")
-    present = set(years.tolist())
-    for name, (y0, y1) in needs:
-        missing = [y for y in range(y0, y1 + 1) if y not in present]
-        if missing:
-            raise InputError(
-                path,
-                f"covers {years.min()}-{years.max()} but {name} needs {y0}-{y1} "
-                f"(missing {missing[0]}{'…' if len(missing) > 1 else ''})",
-            )
-    da = da.transpose("time", "lat", "lon").astype(np.float32)
+    da = open_product(path, what=what, hint=hint, needs=needs, chunks={})
+    source = da.attrs["source_file"]
+    da = da.astype(np.float32)
     nt, ny, nx = da.shape
     side = max(8, int(math.sqrt(chunk_bytes / (8 * nt))))
     chunks = {"time": -1, "lat": min(side, ny), "lon": min(side, nx)}
@@ -140,7 +117,7 @@ def open_ssm(
         except Exception as exc:  # noqa: BLE001
             raise InputError(path, f"cannot read 'ssm': {exc}") from exc
     da = da.chunk(chunks)
-    da.attrs["source_file"] = str(path)
+    da.attrs["source_file"] = source
     return da
 
 
@@ -150,6 +127,7 @@ def seasonal_trends(
     *,
     min_valid: int = DEFAULT_MIN_VALID,
     seasons: Sequence[str] = SEASONS,
+    mk_test: str = DEFAULT_MK_TEST,
 ) -> xr.Dataset:
     """SSMI trend maps of one experiment, lazily.
 
@@ -162,17 +140,43 @@ def seasonal_trends(
     min_valid : int
         Fewest finite yearly values for a trend.
     seasons : which of :data:`SEASONS` to compute.
+    mk_test : str
+        The Mann–Kendall variant (:func:`~smcore.analysis.trends.theil_sen_mk_numpy`).
 
     Returns
     -------
-    Dataset (season, lat, lon): ``trend`` (SSMI per decade), ``p_value`` (Mann–Kendall).
+    Dataset (season, lat, lon): ``trend`` (SSMI per decade), ``p_value`` (Mann–Kendall,
+    per pixel).
     """
     y = ssm["time"].dt.year
     sub = ssm.isel(time=((y >= reference[0]) & (y <= reference[1])).values)
     index = ssmi(sub, reference)
-    parts = [trend_test(aggregate(index, s), "year", per=10.0, min_valid=min_valid) for s in seasons]
+    parts = [
+        trend_test(aggregate(index, s), "year", per=10.0, min_valid=min_valid, mk_test=mk_test)
+        for s in seasons
+    ]
     out = xr.concat(parts, dim=pd.Index(list(seasons), name="season"))
     return out.transpose("season", "lat", "lon")
+
+
+def with_significance(trends: xr.Dataset, fdr_alpha: float) -> xr.Dataset:
+    """``trends`` with the field-significance mask of each map (all dims but lat, lon).
+
+    Parameters
+    ----------
+    trends : Dataset (..., lat, lon)
+        With ``p_value`` (computed, not lazy).
+    fdr_alpha : float
+        False discovery rate of :func:`~smcore.analysis.significance.fdr_mask`.
+
+    Returns
+    -------
+    A copy with ``significant`` (dims of ``p_value``, float32): 1 significant, 0 not, NaN
+    where ``p_value`` is NaN (no test: outside land or too few years).
+    """
+    p = trends["p_value"]
+    mask = fdr_mask(p, fdr_alpha).transpose(*p.dims)
+    return trends.assign(significant=mask.astype(np.float32).where(p.notnull()))
 
 
 def compare_trends(product: xr.Dataset, truth: xr.Dataset, experiment: str) -> pd.DataFrame:
@@ -211,6 +215,7 @@ def trends_dataset(trends: dict[str, xr.Dataset], cfg: Config, min_valid: int) -
     ds = xr.concat(list(trends.values()), dim=pd.Index(list(trends), name="experiment"))
     ds = ds.transpose("experiment", "season", "lat", "lon")
     y0, y1 = cfg.periods.future
+    mk_test, fdr_alpha = cfg.analysis.mk_test, cfg.analysis.fdr_alpha
     ds["trend"] = ds["trend"].astype(np.float32)
     ds["p_value"] = ds["p_value"].astype(np.float32)
     ds["trend"].attrs = {
@@ -228,7 +233,24 @@ def trends_dataset(trends: dict[str, xr.Dataset], cfg: Config, min_valid: int) -
         "units": "1",
         "valid_min": np.float32(0.0),
         "valid_max": np.float32(1.0),
+        "comment": (
+            f"one test per pixel: {MK_TEST_NAMES[mk_test]}; not corrected for testing many "
+            "pixels, see 'significant'"
+        ),
         "coverage_content_type": "modelResult",
+    }
+    ds["significant"].attrs = {
+        "long_name": "field significance of the SSMI trend (false discovery rate over the map)",
+        "flag_values": np.array([0, 1], dtype=np.int8),
+        "flag_meanings": "not_significant significant",
+        "comment": (
+            "1 where p_value is at most the Benjamini-Hochberg threshold of its "
+            f"(experiment, season) map at alpha_FDR = {fdr_alpha:g} (Wilks 2016); "
+            "fill value where p_value is missing (outside land)"
+        ),
+        "mann_kendall_variant": mk_test,
+        "fdr_alpha": float(fdr_alpha),
+        "coverage_content_type": "qualityInformation",
     }
     ds["experiment"].attrs = {"long_name": "CMIP6 experiment_id"}
     ds["season"].attrs = {
@@ -240,33 +262,37 @@ def trends_dataset(trends: dict[str, xr.Dataset], cfg: Config, min_valid: int) -
         config_json=cfg.to_json(),
         ssmi_reference_period=f"{y0}-{y1}",
         trend_method="Theil-Sen median slope (Sen 1968) per decade; Mann-Kendall test",
+        mann_kendall_test=MK_TEST_NAMES[mk_test],
+        field_significance=fdr_rule(fdr_alpha),
         experiment_labels=", ".join(f"{e}={SCENARIO_LABELS.get(e, e)}" for e in trends),
     )
     return ds
 
 
 def analyse(
-    wd: WorkDir | str | Path,
     cfg: Config,
+    workdir: WorkDir | str | Path,
     *,
     truth: str | Path | None = None,
     progress: bool = True,
+    report: Callable[[str], None] = print,
     figures: bool = True,
     min_valid: int = DEFAULT_MIN_VALID,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     load_bytes: int = DEFAULT_LOAD_BYTES,
     client: Any = None,
 ) -> AnalysisResult:
-    """Compute and write everything of ``WD/analysis/``.
+    """Compute and write everything of ``WD/analysis/`` for the prepared scenarios.
 
     Parameters
     ----------
-    wd : work directory holding ``product/``.
-    cfg : the study configuration (experiments, periods, region split).
+    cfg : the study configuration (periods, region split).
+    workdir : work directory holding ``prepared/`` and ``product/``.
     truth : folder with ``truth_<experiment>.nc`` to compare trend maps against (demo).
     progress : show progress bars.
+    report : receives one line per file written.
     figures : write the PNG figures.
-    min_valid, chunk_bytes, load_bytes : see :func:`seasonal_trends`, :func:`open_ssm`.
+    min_valid, chunk_bytes, load_bytes : see :func:`seasonal_trends`, :func:`open_chunked`.
     client : a ``distributed.Client`` (see :mod:`smcore.distributed`): the dask graphs run
         on its cluster, the workers reading their spatial chunks from the files
         (``load_bytes`` is then ignored); the results are identical.
@@ -275,29 +301,41 @@ def analyse(
     -------
     :class:`AnalysisResult` with the written paths.
     """
-    wd = wd if isinstance(wd, WorkDir) else WorkDir(wd)
-    experiments = list(cfg.future_experiments)
+    wd = workdir if isinstance(workdir, WorkDir) else WorkDir(workdir)
+    wd.sweep()  # temporaries of a killed earlier run
+    experiments = wd.scenarios()
     if not experiments:
-        raise InputError(None, "the configuration has no future experiment to analyse")
+        raise InputError(wd.manifest, "no future experiment was prepared: nothing to analyse")
+    check_same_checkpoint(
+        [wd.product(e) for e in ["historical", *experiments]],
+        hint=f"run `{hint_for(artifact('product').relative('historical'), wd.root)}` again",
+    )
     p = cfg.periods
+    mk_test, fdr_alpha = cfg.analysis.mk_test, cfg.analysis.fdr_alpha
     # On a cluster the workers read their chunks themselves: nothing is loaded here.
     open_kw = {"chunk_bytes": chunk_bytes, "load_bytes": load_bytes if client is None else 0}
-    hint = "run 'smcore predict' first"
+
+    def product(exp: str, needs: list[tuple[str, tuple[int, int]]], **kw: Any) -> xr.DataArray:
+        rel = artifact("product").relative(exp)
+        return open_chunked(wd.root / rel, what="network product", needs=needs,
+                            hint=f"run `{hint_for(rel, wd.root)}` first", **kw)
+
+    def truth_file(exp: str, **kw: Any) -> xr.DataArray:
+        return open_chunked(Path(truth) / f"truth_{exp}.nc", what="truth", needs=truth_needs,
+                            hint="expected the demo truth folder", **kw)
 
     needs = [("periods.future", p.future)] + [(f"change period {a}-{b}", (a, b)) for a, b in p.change]
     truth_needs = [("periods.future", p.future)]
-    truth_hint = "expected the demo truth folder"
+    base_needs = [("the baseline", p.baseline)]
 
     # Check every input (metadata only) before any long computation or any write.
-    hist = open_ssm(wd.product("historical"), needs=[("the baseline", p.baseline)], hint=hint,
-                    chunk_bytes=chunk_bytes, load_bytes=0)
+    hist = product("historical", base_needs, chunk_bytes=chunk_bytes, load_bytes=0)
     for exp in experiments:
-        _check_same_grid(open_ssm(wd.product(exp), needs=needs, hint=hint, load_bytes=0), hist)
+        _check_same_grid(product(exp, needs, load_bytes=0), hist)
         if truth is not None:
-            tpath = Path(truth) / f"truth_{exp}.nc"
-            _check_same_grid(open_ssm(tpath, needs=truth_needs, hint=truth_hint, load_bytes=0), hist)
+            _check_same_grid(truth_file(exp, load_bytes=0), hist)
 
-    hist = open_ssm(wd.product("historical"), needs=[("the baseline", p.baseline)], hint=hint, **open_kw)
+    hist = product("historical", base_needs, **open_kw)
     masks = region_masks(hist["lat"], hist["lon"], cfg.north_south_split_lat, cfg.east_of_lon)
     (hist_regional,) = compute(
         regional_mean(hist, masks), desc="historical", progress=progress, client=client
@@ -308,23 +346,24 @@ def analyse(
     truth_trends: dict[str, xr.Dataset] = {}
     outer = tqdm(experiments, desc="analyse", unit="experiment", disable=not progress)
     for exp in outer:
-        ssm = open_ssm(wd.product(exp), needs=needs, hint=hint, **open_kw)
+        ssm = product(exp, needs, **open_kw)
         tr, reg = compute(
-            seasonal_trends(ssm, p.future, min_valid=min_valid),
+            seasonal_trends(ssm, p.future, min_valid=min_valid, mk_test=mk_test),
             regional_mean(ssm, masks),
             desc=f"{exp} trends",
             progress=progress,
             client=client,
         )
-        trends[exp], regional[exp] = tr, reg
+        trends[exp], regional[exp] = with_significance(tr, fdr_alpha), reg
         if truth is not None:
-            tssm = open_ssm(Path(truth) / f"truth_{exp}.nc", needs=truth_needs, hint=truth_hint, **open_kw)
-            (truth_trends[exp],) = compute(
-                seasonal_trends(tssm, p.future, min_valid=min_valid),
+            (truth_tr,) = compute(
+                seasonal_trends(truth_file(exp, **open_kw), p.future, min_valid=min_valid,
+                                mk_test=mk_test),
                 desc=f"{exp} truth trends",
                 progress=progress,
                 client=client,
             )
+            truth_trends[exp] = with_significance(truth_tr, fdr_alpha)
     outer.close()
 
     ds = trends_dataset(trends, cfg, min_valid)
@@ -336,16 +375,15 @@ def analyse(
             [compare_trends(trends[e], truth_trends[e], e) for e in experiments], ignore_index=True
         )
 
-    out = wd.analysis
-    trends_path = write_netcdf(ds, out / "ssmi_trends.nc")
-    rates_path = write_csv(rates, out / "change_rates.csv")
-    fractions_path = write_csv(fractions, out / "area_fractions.csv")
+    trends_path = write_netcdf(ds, wd.path("trends"), encoding=SIGNIFICANT_ENCODING)
+    rates_path = write_csv(rates, wd.path("change_rates"))
+    fractions_path = write_csv(fractions, wd.path("area_fractions"))
     comparison_path = None
     if comparison is not None:
-        comparison_path = write_csv(comparison, out / "truth_trend_comparison.csv")
+        comparison_path = write_csv(comparison, wd.path("truth_trend_comparison"))
     else:
         # A comparison left by an earlier --truth run would no longer match these trends.
-        (out / "truth_trend_comparison.csv").unlink(missing_ok=True)
+        wd.path("truth_trend_comparison").unlink(missing_ok=True)
     written: list[Path] = []
     if figures:
         from smcore.analysis.figures import plot_change_rates, plot_trend_maps
@@ -353,13 +391,14 @@ def analyse(
         for exp in experiments:
             written.append(
                 plot_trend_maps(
-                    trends[exp], truth_trends.get(exp), out / f"trend_maps_{exp}.png",
+                    trends[exp], truth_trends.get(exp), wd.path("trend_maps_figure", exp),
                     title=f"SSMI trend {p.future[0]}-{p.future[1]}, {SCENARIO_LABELS.get(exp, exp)}",
+                    significance=significance_label(mk_test, fdr_alpha),
                     comparison=None if comparison is None else comparison[comparison.experiment == exp],
                 )
             )
-        written.append(plot_change_rates(rates, out / "change_rates.png", baseline=p.baseline))
-    return AnalysisResult(
+        written.append(plot_change_rates(rates, wd.path("change_rates_figure"), baseline=p.baseline))
+    result = AnalysisResult(
         trends_path=trends_path,
         change_rates_path=rates_path,
         area_fractions_path=fractions_path,
@@ -367,6 +406,13 @@ def analyse(
         truth_comparison_path=comparison_path,
         truth_comparison=comparison,
     )
+    for path in (trends_path, rates_path, fractions_path, *written):
+        report(f"wrote {path}")
+    if comparison is not None:
+        annual = comparison[comparison["season"] == "annual"]
+        for row in annual.itertuples():
+            report(f"truth: {row.experiment} annual trend spatial r = {row.spatial_r:.3f}")
+    return result
 
 
 def _check_same_grid(a: xr.DataArray, b: xr.DataArray) -> None:

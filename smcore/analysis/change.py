@@ -145,24 +145,24 @@ def change_rates(
     return pd.DataFrame(rows, columns=["experiment", "region", "period", "timescale", "value"])
 
 
-def area_fractions(trends: xr.Dataset, alpha: float = 0.05) -> pd.DataFrame:
+def area_fractions(trends: xr.Dataset) -> pd.DataFrame:
     """Area share of significant drying and wetting trends per experiment and season.
 
     Parameters
     ----------
-    trends : Dataset with ``trend`` and ``p_value`` (experiment, season, lat, lon)
-    alpha : float
-        Significance level (two-sided p < ``alpha``).
+    trends : Dataset (experiment, season, lat, lon) with ``trend`` and ``significant``
+        (1 significant, 0 not, NaN no test: the field-significance mask of
+        :func:`~smcore.analysis.analyse.with_significance`).
 
     Returns
     -------
     DataFrame ``experiment, season, drying, wetting``: cos(lat)-weighted fractions of the
-    pixels with a finite trend whose trend is negative (drying) / positive (wetting) and
-    significant. NaN when no pixel has a finite trend.
+    pixels with a finite trend and a test whose trend is negative (drying) / positive
+    (wetting) and significant. NaN when no pixel has a finite trend.
     """
     w = area_weights(trends["lat"]) * xr.ones_like(trends["lon"])
-    valid = trends["trend"].notnull() & trends["p_value"].notnull()
-    sig = valid & (trends["p_value"] < alpha)
+    valid = trends["trend"].notnull() & trends["significant"].notnull()
+    sig = valid & (trends["significant"] == 1)
     total = (w * valid).sum(["lat", "lon"])
     drying = (w * (sig & (trends["trend"] < 0))).sum(["lat", "lon"]) / total.where(total > 0)
     wetting = (w * (sig & (trends["trend"] > 0))).sum(["lat", "lon"]) / total.where(total > 0)

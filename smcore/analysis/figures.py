@@ -35,12 +35,14 @@ def plot_trend_maps(
     *,
     title: str,
     comparison: pd.DataFrame | None = None,
-    alpha: float = 0.05,
+    significance: str = "significant",
 ) -> Path:
     """Trend maps (SSMI per decade) per season; a second row for the truth when given.
 
-    Significant pixels (p < ``alpha``) are dotted. ``comparison`` (rows of
-    ``compare_trends``) adds the spatial r to each truth panel title.
+    Pixels flagged in ``significant`` (season, lat, lon; 1 = significant, see
+    :func:`~smcore.analysis.analyse.with_significance`) are dotted; ``significance`` names
+    the rule in the title. ``comparison`` (rows of ``compare_trends``) adds the spatial r to
+    each truth panel title.
     """
     rows = [("CMIP6_DL", product)] + ([("truth", truth)] if truth is not None else [])
     seasons = [str(s) for s in product["season"].values]
@@ -57,7 +59,7 @@ def plot_trend_maps(
             ax = axes[i, j]
             tr = ds["trend"].sel(season=season).values
             mesh = ax.pcolormesh(lon, lat, tr, cmap="RdBu", vmin=-lim, vmax=lim, shading="nearest")
-            sig = (ds["p_value"].sel(season=season).values < alpha) & np.isfinite(tr)
+            sig = (ds["significant"].sel(season=season).values == 1) & np.isfinite(tr)
             step = max(1, int(np.ceil(max(sig.shape) / 60)))
             yy, xx = np.nonzero(sig[::step, ::step])
             ax.scatter(lon[::step][xx], lat[::step][yy], s=0.3, c="k", linewidths=0)
@@ -69,7 +71,7 @@ def plot_trend_maps(
             ax.set_title(label, fontsize=9)
             ax.set_aspect("equal")
             ax.tick_params(labelsize=7)
-    fig.suptitle(f"{title} (dots: p < {alpha})", fontsize=10)
+    fig.suptitle(f"{title} (dots: {significance})", fontsize=10)
     if mesh is not None:
         fig.colorbar(mesh, ax=axes, shrink=0.8, label="SSMI per decade")
     path = Path(path)

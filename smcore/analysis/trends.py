@@ -10,13 +10,35 @@ Definitions, per series after dropping NaN values (``n`` valid values at times `
   ``(x_j − x_i) / (t_j − t_i)`` over all valid pairs ``i < j``. Feng et al. (2022), Eq. 7,
   write "mean"; Sen's estimator, ``scipy.stats.theilslopes`` and ``pymannkendall`` all use
   the median, and so does smcore. Equal to ``scipy.stats.theilslopes(x[valid], t[valid])``.
-* **Mann–Kendall** (Mann 1945; Kendall 1975): ``S = Σ_{i<j} sign(x_j − x_i)``;
+  The same for every Mann–Kendall variant.
+* **Mann–Kendall** (Mann 1945; Kendall 1975), ``mk_test="original"``:
+  ``S = Σ_{i<j} sign(x_j − x_i)``;
   ``Var(S) = [n(n−1)(2n+5) − Σ_g t_g(t_g−1)(2t_g+5)] / 18`` with ``t_g`` the size of each
   group of tied values; ``Z = (S − sign(S)) / sqrt(Var S)`` (continuity correction, 0 when
   ``S = 0``); two-sided p-value ``2 (1 − Φ(|Z|))``. Equal to
   ``pymannkendall.original_test(x).p`` (which also drops NaN).
+* **Hamed and Rao (1998)** variance correction, ``mk_test="hamed_rao"`` (the default): the
+  series is detrended with the Theil–Sen slope (``x_k − β·(t_k − t_0 + 1)``), ranked
+  (average ranks for ties), and the autocorrelation ``ρ_i`` of the ranks is estimated at every
+  lag ``i = 1 … n−1`` (biased estimator, divisor ``n``); only the lags with
+  ``|ρ_i| > z_{0.975}/√n`` (significant at the 5 % level) enter
+  ``n/n* = 1 + 2 / (n(n−1)(n−2)) · Σ_i (n−i)(n−i−1)(n−i−2) ρ_i``, and ``Var(S)`` above is
+  multiplied by ``n/n*``. Equal to ``pymannkendall.hamed_rao_modification_test(x).p``
+  (``lag=None``: all lags) on NaN-free series sampled once per unit of ``t``, except
+  where pymannkendall gives NaN or works on rounding noise: a detrended series without
+  spread (range ≤ 1e-9 × the range of the series, i.e. a linear series up to rounding) has
+  no autocorrelation estimate, and a strongly negatively autocorrelated one can give
+  ``n/n* ≤ 0``; smcore then keeps ``n/n* = 1`` (the original test).
+* **Trend-free pre-whitening** (Yue et al. 2002), ``mk_test="tfpw"``: the detrended series
+  ``d`` loses its lag-1 autocorrelation ``r_1``, ``w_k = d_{k+1} − r_1 d_k``, the trend
+  ``β·(t_{k+1} − t_0)`` is added back, and the original test runs on the ``n − 1`` values
+  ``w``. As ``pymannkendall.trend_free_pre_whitening_modification_test`` (``r_1`` is taken
+  as 0 when ``d`` has no spread, as above, where pymannkendall gives NaN).
 * Non-finite values (NaN, ±inf) are dropped; a series with fewer than ``min_valid`` finite
-  values gets NaN slope and p-value.
+  values gets NaN slope and p-value. The corrections use the true times ``t`` of the valid
+  values for detrending and treat consecutive valid values as neighbours (lag 1);
+  pymannkendall instead detrends the NaN-dropped series by position, so the two differ on
+  series with gaps.
 """
 
 from __future__ import annotations
@@ -27,10 +49,24 @@ import numba
 import numpy as np
 import xarray as xr
 
-__all__ = ["theil_sen_mk_numpy", "trend_test", "DEFAULT_MIN_VALID"]
+from smcore.config import MK_TESTS, AnalysisConfig
+
+__all__ = [
+    "theil_sen_mk_numpy",
+    "trend_test",
+    "DEFAULT_MIN_VALID",
+    "DEFAULT_MK_TEST",
+    "MK_TESTS",
+]
 
 DEFAULT_MIN_VALID = 10
 """Fewest finite values a series needs for a trend (fewer → NaN)."""
+
+DEFAULT_MK_TEST: str = AnalysisConfig.mk_test  # "hamed_rao"
+"""Mann–Kendall variant used unless told otherwise (one of :data:`MK_TESTS`)."""
+
+_Z975 = 1.959963984540054  # scipy.stats.norm.ppf(0.975), as pymannkendall uses it
+_ORIGINAL, _HAMED_RAO, _TFPW = 0, 1, 2  # kernel codes of MK_TESTS, in that order
 
 
 @numba.njit(nogil=True, cache=True)
@@ -153,8 +189,130 @@ def _median(a: np.ndarray, m: int, work: np.ndarray, samp: np.ndarray) -> float:
 
 
 @numba.njit(nogil=True, cache=True)
-def _series(x: np.ndarray, t: np.ndarray, min_valid: int, xv: np.ndarray, tv: np.ndarray,
-            buf: np.ndarray, work: np.ndarray, samp: np.ndarray) -> tuple[float, float]:
+def _rank_ties(v: np.ndarray, n: int, ranks2: np.ndarray) -> float:
+    """Twice the ranks of ``v[:n]`` into ``ranks2[:n]``; the tie term of ``Var S``.
+
+    Ranks 1 … n, tied values sharing their average rank (as ``scipy.stats.rankdata``), so
+    twice the rank is an integer. Returns ``Σ_g t_g(t_g−1)(2t_g+5)`` over the tie groups.
+    """
+    order = np.argsort(v[:n])
+    ties = 0.0
+    start = 0
+    for k in range(1, n + 1):
+        if k == n or v[order[k]] != v[order[start]]:
+            run = k - start
+            for q in range(start, k):
+                ranks2[order[q]] = start + 1 + k
+            if run > 1:
+                ties += run * (run - 1) * (2 * run + 5)
+            start = k
+    return ties
+
+
+@numba.njit(nogil=True, cache=True)
+def _lag1_autocorrelation(v: np.ndarray, n: int) -> float:
+    """Lag-1 autocorrelation of ``v[:n]`` (biased autocovariances, as pymannkendall)."""
+    mean = 0.0
+    for k in range(n):
+        mean += v[k]
+    mean /= n
+    c0 = (v[0] - mean) ** 2
+    c1 = 0.0
+    for k in range(1, n):
+        d = v[k] - mean
+        c0 += d * d
+        c1 += d * (v[k - 1] - mean)
+    return (c1 / n) / (c0 / n)
+
+
+@numba.njit(nogil=True, cache=True)
+def _detrend(xv: np.ndarray, tv: np.ndarray, n: int, slope: float, out: np.ndarray) -> bool:
+    """Detrend: ``out[k] = xv[k] − slope·(tv[k] − tv[0] + 1)`` for ``k < n``.
+
+    ``tv[k] − tv[0] + 1`` are the positions 1 … n on unit-spaced times: the arithmetic of
+    pymannkendall, so that ranks of near-tied values agree bit for bit. Returns whether the
+    residuals have a spread: a range above ``1e-9`` times that of ``xv[:n]``. A
+    (numerically) linear series leaves only rounding noise, whose autocorrelation means
+    nothing.
+    """
+    xlo = xhi = xv[0]
+    lo = hi = out[0] = xv[0] - slope
+    for k in range(1, n):
+        v = out[k] = xv[k] - (tv[k] - tv[0] + 1.0) * slope
+        xlo, xhi = min(xlo, xv[k]), max(xhi, xv[k])
+        lo, hi = min(lo, v), max(hi, v)
+    return hi - lo > 1e-9 * (xhi - xlo)
+
+
+@numba.njit(nogil=True, cache=True)
+def _hamed_rao_factor(ranks2: np.ndarray, n: int, acov: np.ndarray) -> float:
+    """``n/n*`` of Hamed and Rao (1998) from twice the ranks of the detrended series.
+
+    ``ranks2`` (from :func:`_rank_ties`) is centred in place. The autocovariances of the
+    ranks (divisor ``n``; into ``acov``) are sums of multiples of 1/4, summed here exactly in
+    integers (and vectorised): the autocorrelations equal pymannkendall's bit for bit. Only
+    lags whose autocorrelation lies outside ``±z_{0.975}/√n`` count; lags ``n−2`` and
+    ``n−1`` have zero weight. The ranks must not all be equal. Returns 1 when the factor is not
+    positive (where pymannkendall gives NaN).
+    """
+    if n < 3:
+        return 1.0
+    for k in range(n):
+        ranks2[k] -= n + 1  # 2 (rank − mean rank)
+    for i in range(n - 2):
+        c = 0
+        for k in range(n - i):
+            c += ranks2[k] * ranks2[k + i]
+        acov[i] = c / 4.0 / n
+    bound = _Z975 / math.sqrt(n)
+    acc = 0.0
+    for i in range(1, n - 2):
+        rho = acov[i] / acov[0]
+        if rho > bound or rho < -bound:
+            acc += float((n - i) * (n - i - 1) * (n - i - 2)) * rho
+    factor = 1.0 + (2.0 / (n * (n - 1) * (n - 2))) * acc
+    return factor if factor > 0 else 1.0
+
+
+@numba.njit(nogil=True, cache=True)
+def _mk_score(v: np.ndarray, n: int) -> tuple[int, int]:
+    """Mann–Kendall ``S`` of ``v[:n]`` and the number of tied pairs (branch-free)."""
+    s = 0
+    tied_pairs = 0
+    for i in range(n - 1):
+        vi = v[i]
+        for j in range(i + 1, n):
+            d = v[j] - vi
+            s += (d > 0) - (d < 0)
+            tied_pairs += d == 0
+    return s, tied_pairs
+
+
+@numba.njit(nogil=True, cache=True)
+def _mk_p_value(s: int, n: int, ties: float, factor: float) -> float:
+    """Two-sided p-value of ``S`` with ``Var S`` (tie-corrected) times ``factor``.
+
+    NaN if that variance is not positive while ``S ≠ 0``, which the callers never produce.
+    """
+    if s == 0:
+        return 1.0
+    var_s = (n * (n - 1) * (2 * n + 5) - ties) / 18.0 * factor
+    if not var_s > 0:
+        return math.nan
+    z = (s - 1) / math.sqrt(var_s) if s > 0 else (s + 1) / math.sqrt(var_s)
+    # 2 (1 - Phi(|z|)) written with erfc: equal to pymannkendall's form and exact in the tail.
+    return math.erfc(abs(z) / math.sqrt(2.0))
+
+
+@numba.njit(nogil=True, cache=True)
+def _series(x: np.ndarray, t: np.ndarray, min_valid: int, variant: int, xv: np.ndarray,
+            tv: np.ndarray, buf: np.ndarray, work: np.ndarray, samp: np.ndarray,
+            aux: np.ndarray, acov: np.ndarray, ranks2: np.ndarray) -> tuple[float, float]:
+    """(slope per unit of ``t``, p-value) of one series ``x`` (nt,).
+
+    ``variant`` is the index of the Mann–Kendall test in :data:`MK_TESTS`; the other arrays
+    are work space.
+    """
     n = 0
     for k in range(x.shape[0]):
         if math.isfinite(x[k]):
@@ -177,35 +335,30 @@ def _series(x: np.ndarray, t: np.ndarray, min_valid: int, xv: np.ndarray, tv: np
             tied_pairs += d == 0
             buf[m + j - i - 1] = d / (tv[j] - ti)
         m += n - 1 - i
-
-    # Tie groups (only when some pair is tied): sort the values and count runs.
-    ties = 0.0
-    if tied_pairs > 0:
-        srt = np.sort(xv[:n])
-        run = 1
-        for k in range(1, n + 1):
-            if k < n and srt[k] == srt[k - 1]:
-                run += 1
-            else:
-                if run > 1:
-                    ties += run * (run - 1) * (2 * run + 5)
-                run = 1
     slope = _median(buf, m, work, samp)
-    var_s = (n * (n - 1) * (2 * n + 5) - ties) / 18.0
 
-    if s > 0:
-        z = (s - 1) / math.sqrt(var_s)
-    elif s < 0:
-        z = (s + 1) / math.sqrt(var_s)
-    else:
-        z = 0.0
-    # 2 (1 - Phi(|z|)) written with erfc: equal to pymannkendall's form and exact in the tail.
-    p = math.erfc(abs(z) / math.sqrt(2.0))
-    return slope, p
+    vals = xv
+    if variant == _TFPW:
+        r1 = _lag1_autocorrelation(aux, n) if _detrend(xv, tv, n, slope, aux) else 0.0
+        for k in range(n - 1):
+            aux[k] = aux[k + 1] - aux[k] * r1 + (tv[k + 1] - tv[0]) * slope
+        n -= 1
+        s, tied_pairs = _mk_score(aux, n)
+        vals = aux
+    # Tie groups (only when some pair is tied).
+    ties = _rank_ties(vals, n, ranks2) if tied_pairs > 0 else 0.0
+    factor = 1.0
+    if variant == _HAMED_RAO and _detrend(xv, tv, n, slope, aux):
+        _rank_ties(aux, n, ranks2)
+        factor = _hamed_rao_factor(ranks2, n, acov)
+    return slope, _mk_p_value(s, n, ties, factor)
 
 
 @numba.njit(nogil=True, cache=True)
-def _kernel(x: np.ndarray, t: np.ndarray, min_valid: int) -> tuple[np.ndarray, np.ndarray]:
+def _kernel(
+    x: np.ndarray, t: np.ndarray, min_valid: int, variant: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_series` of every row of ``x`` (pixel, time), with work space allocated once."""
     npix, nt = x.shape
     slope = np.empty(npix)
     p = np.empty(npix)
@@ -215,13 +368,27 @@ def _kernel(x: np.ndarray, t: np.ndarray, min_valid: int) -> tuple[np.ndarray, n
     buf = np.empty(npairs)
     work = np.empty(npairs)
     samp = np.empty(32)
+    aux = np.empty(nt)
+    acov = np.empty(nt)
+    ranks2 = np.empty(nt, dtype=np.int64)
     for k in range(npix):
-        slope[k], p[k] = _series(x[k], t, min_valid, xv, tv, buf, work, samp)
+        slope[k], p[k] = _series(x[k], t, min_valid, variant, xv, tv, buf, work, samp, aux,
+                                 acov, ranks2)
     return slope, p
 
 
+def _variant_code(mk_test: str) -> int:
+    if mk_test not in MK_TESTS:
+        choices = ", ".join(MK_TESTS)
+        raise ValueError(f"unknown Mann-Kendall test {mk_test!r}: choose one of {choices}")
+    return MK_TESTS.index(mk_test)
+
+
 def theil_sen_mk_numpy(
-    x: np.ndarray, t: np.ndarray | None = None, min_valid: int = DEFAULT_MIN_VALID
+    x: np.ndarray,
+    t: np.ndarray | None = None,
+    min_valid: int = DEFAULT_MIN_VALID,
+    mk_test: str = DEFAULT_MK_TEST,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Theil–Sen slope and Mann–Kendall p-value along the last axis of ``x``.
 
@@ -233,6 +400,9 @@ def theil_sen_mk_numpy(
         Strictly increasing times of the samples (default ``0, 1, …, n−1``).
     min_valid : int
         Series with fewer finite values give NaN.
+    mk_test : str
+        Mann–Kendall variant, one of :data:`MK_TESTS` (module docstring): ``"original"``,
+        ``"hamed_rao"`` (autocorrelation-corrected variance, default) or ``"tfpw"``.
 
     Returns
     -------
@@ -246,9 +416,10 @@ def theil_sen_mk_numpy(
         raise ValueError(f"t has shape {t.shape}, expected ({n},)")
     if n > 1 and not np.all(np.diff(t) > 0):
         raise ValueError("t must be strictly increasing")
+    variant = _variant_code(mk_test)
     lead = x.shape[:-1]
     flat = np.ascontiguousarray(x.reshape(-1, n))
-    slope, p = _kernel(flat, t, int(min_valid))
+    slope, p = _kernel(flat, t, int(min_valid), variant)
     return slope.reshape(lead), p.reshape(lead)
 
 
@@ -258,6 +429,7 @@ def trend_test(
     *,
     per: float = 10.0,
     min_valid: int = DEFAULT_MIN_VALID,
+    mk_test: str = DEFAULT_MK_TEST,
 ) -> xr.Dataset:
     """Theil–Sen trend and Mann–Kendall p-value of ``series`` along ``dim``.
 
@@ -274,6 +446,8 @@ def trend_test(
         The slope per unit of ``dim`` is multiplied by ``per`` (10 → per decade for years).
     min_valid : int
         Fewest finite values for a trend; fewer → NaN.
+    mk_test : str
+        Mann–Kendall variant (:func:`theil_sen_mk_numpy`); the trend does not depend on it.
 
     Returns
     -------
@@ -282,6 +456,7 @@ def trend_test(
     """
     if dim not in series.dims:
         raise ValueError(f"series has no dimension {dim!r} (dims: {series.dims})")
+    _variant_code(mk_test)  # fail before building a lazy graph
     t = np.asarray(series[dim].values, dtype=np.float64) if dim in series.coords else None
     if series.chunks is not None:
         series = series.chunk({dim: -1})
@@ -291,7 +466,7 @@ def trend_test(
         series,
         input_core_dims=[[dim]],
         output_core_dims=[[], []],
-        kwargs={"t": t, "min_valid": min_valid},
+        kwargs={"t": t, "min_valid": min_valid, "mk_test": mk_test},
         dask="parallelized",
         output_dtypes=[np.float64, np.float64],
     )

@@ -2,7 +2,10 @@
 
 Errors a user can fix (:class:`smcore.errors.SmcoreError`) print as one line and exit
 with status 2; unexpected errors print one line and exit with status 1. ``--debug``
-(anywhere on the command line) shows the traceback instead.
+(anywhere on the command line) shows the traceback instead. SIGTERM and SIGINT unwind a
+command as an exception (:func:`smcore.errors.signals_as_exceptions`): temporaries are removed,
+artifacts already written stay as they were, one line says so and the exit status is 128 + the
+signal (143 for SIGTERM, 130 for Ctrl-C).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Sequence
 import click
 import typer
 
-from smcore.errors import SmcoreError
+from smcore.errors import Interrupted, SmcoreError, signals_as_exceptions
 
 app = typer.Typer(
     name="smcore",
@@ -43,21 +46,40 @@ from smcore.cli import (  # noqa: E402,F401
     analyse,
     run,
     serve,
+    demo_run,
+    export,
 )
+
+
+def _interrupted(exc: Interrupted) -> int:
+    print(f"smcore: {exc}", file=sys.stderr)
+    return exc.exit_code
+
+
+_DEBUG = False
+
+
+def debug_requested() -> bool:
+    """Whether the running :func:`main` was given ``--debug`` (anywhere on its command line)."""
+    return _DEBUG
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``smcore`` console script; returns the exit status."""
+    global _DEBUG
     args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args
+    debug = _DEBUG = "--debug" in args
     args = [a for a in args if a != "--debug"]
     try:
-        result = app(args=args, prog_name="smcore", standalone_mode=False)
+        with signals_as_exceptions():
+            result = app(args=args, prog_name="smcore", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.exceptions.Abort:
         print("smcore: aborted", file=sys.stderr)
         return 130
+    except Interrupted as exc:
+        return _interrupted(exc)
     except KeyboardInterrupt:
         print("smcore: interrupted", file=sys.stderr)
         return 130

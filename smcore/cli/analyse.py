@@ -9,7 +9,6 @@ import typer
 
 from smcore.cli import app
 from smcore.cli.common import CONFIG_OPTION, SCHEDULER_OPTION, WORKDIR_OPTION, workdir_config
-from smcore.workdir import WorkDir
 
 
 @app.command("analyse")
@@ -17,6 +16,16 @@ def analyse_command(
     workdir: Path = WORKDIR_OPTION,
     truth: Optional[Path] = typer.Option(
         None, "--truth", help="Folder of truth_<experiment>.nc (demo): compare the trend maps with the truth."
+    ),
+    mk_test: Optional[str] = typer.Option(
+        None, "--mk-test",
+        help="Mann-Kendall variant per pixel: original, hamed_rao (autocorrelation-corrected "
+        "variance, default) or tfpw (trend-free pre-whitening); config analysis.mk_test.",
+    ),
+    fdr_alpha: Optional[float] = typer.Option(
+        None, "--fdr-alpha",
+        help="False discovery rate of the Benjamini-Hochberg significance mask of each trend "
+        "map (default 0.1); config analysis.fdr_alpha.",
     ),
     no_figures: bool = typer.Option(False, "--no-figures", help="Do not write the PNG figures."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
@@ -27,18 +36,11 @@ def analyse_command(
     from smcore.analysis.analyse import analyse
     from smcore.distributed import scheduler as dask_scheduler
 
-    cfg = workdir_config(workdir, config)
+    cfg = workdir_config(
+        workdir, config, **{"analysis.mk_test": mk_test, "analysis.fdr_alpha": fdr_alpha}
+    )
     with dask_scheduler(scheduler, report=typer.echo) as client:
-        result = analyse(
-            WorkDir(workdir), cfg, truth=truth, progress=not quiet, figures=not no_figures,
-            client=client,
+        analyse(
+            cfg, workdir, truth=truth, progress=not quiet, report=typer.echo,
+            figures=not no_figures, client=client,
         )
-    typer.echo(f"wrote {result.trends_path}")
-    typer.echo(f"wrote {result.change_rates_path}")
-    typer.echo(f"wrote {result.area_fractions_path}")
-    for fig in result.figures:
-        typer.echo(f"wrote {fig}")
-    if result.truth_comparison is not None:
-        annual = result.truth_comparison[result.truth_comparison["season"] == "annual"]
-        for row in annual.itertuples():
-            typer.echo(f"truth: {row.experiment} annual trend spatial r = {row.spatial_r:.3f}")

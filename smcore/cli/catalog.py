@@ -1,4 +1,4 @@
-"""`smcore catalog PATH`: list the CMIP6 datasets of a DRS tree or flat folder, with problems."""
+"""`smcore catalog PATH`: the CMIP6 datasets of a DRS tree, flat folder or intake-esm catalog."""
 
 from __future__ import annotations
 
@@ -69,7 +69,9 @@ def _print_table(datasets: list[CMIP6Dataset]) -> None:
 @app.command("catalog")
 def catalog_command(
     path: Path = typer.Argument(
-        ..., help="A CMIP6 DRS tree, a flat folder of CMIP6 files, or one file."
+        ...,
+        help="A CMIP6 DRS tree, a flat folder of CMIP6 files, one file, or an intake-esm "
+        "catalog (JSON) of Zarr stores or NetCDF files.",
     ),
     variable: str | None = typer.Option(
         None, "--variable", help="Only this variable_id, e.g. mrsos (default: all)."

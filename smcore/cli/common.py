@@ -29,12 +29,9 @@ def split_csv(text: Optional[str]) -> Optional[list[str]]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def build_config(config_path: Optional[Path], **overrides: Any) -> Config:
-    """Load the configuration file (if any), then apply non-``None`` CLI overrides.
-
-    Year-range overrides may be given as ``"Y0-Y1"`` strings; comma-separated
-    experiment lists as strings.
-    """
+def typed_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
+    """CLI option values as configuration values: ``"Y0-Y1"`` year ranges and comma-separated
+    experiment lists parsed, ``None`` (options left unset) dropped."""
     clean: dict[str, Any] = {}
     for key, value in overrides.items():
         if value is None:
@@ -44,47 +41,23 @@ def build_config(config_path: Optional[Path], **overrides: Any) -> Config:
         if key == "experiments" and isinstance(value, str):
             value = tuple(split_csv(value) or ())
         clean[key] = value
+    return clean
+
+
+def build_config(config_path: Optional[Path], **overrides: Any) -> Config:
+    """Load the configuration file (if any), then apply the non-``None`` CLI overrides together."""
     try:
-        return load_config(config_path, **clean)
+        return load_config(config_path, **typed_overrides(overrides))
     except (KeyError, ValueError) as exc:
         raise ConfigError(str(exc).strip("'\"")) from exc
 
 
 def workdir_config(workdir: Path, config_path: Optional[Path], **overrides: Any) -> Config:
-    """The configuration of a step that runs on an existing work directory.
+    """The configuration of a step on an existing work directory (:func:`smcore.workdir.workdir_config`)."""
+    from smcore.workdir import workdir_config as recorded
 
-    The ``--config`` file if given; else the configuration recorded by ``smcore prepare``
-    (``prepared/manifest.json``), else the ``smcore_config`` attribute of the historical
-    product, else the defaults. Non-``None`` ``overrides`` (dotted keys) apply on top.
-    """
-    import json
-
-    from smcore.workdir import WorkDir
-
-    if config_path is not None:
-        return build_config(config_path, **overrides)
-    wd = WorkDir(workdir)
-    recorded: dict[str, Any] | None = None
-    if wd.manifest.is_file():
-        try:
-            recorded = json.loads(wd.manifest.read_text()).get("config")
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"{wd.manifest}: unreadable manifest: {exc}") from exc
-        source: Path = wd.manifest
-    if recorded is None and wd.product("historical").is_file():
-        import netCDF4
-
-        source = wd.product("historical")
-        try:
-            with netCDF4.Dataset(source) as nc:
-                text = getattr(nc, "smcore_config", None)
-            recorded = json.loads(text) if text else None
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"{source}: unreadable smcore_config attribute: {exc}") from exc
-    if recorded is None:
-        return build_config(None, **overrides)
     try:
-        base = Config.from_dict(recorded)
-        return base.override(**{k: v for k, v in overrides.items() if v is not None})
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"{source}: invalid recorded configuration: {exc}") from exc
+        overrides = typed_overrides(overrides)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    return recorded(workdir, config_path, **overrides)

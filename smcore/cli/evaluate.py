@@ -21,13 +21,29 @@ def evaluate_command(
     no_qdm: bool = typer.Option(
         False, "--no-qdm", help="Leave out the quantile-delta-mapping baseline."
     ),
+    stations: Path | None = typer.Option(  # noqa: B008 - typer's idiom
+        None,
+        "--stations",
+        help="An ISMN download (folder or .zip, Header+values or CEOP files): also score "
+        "every product at its stations (evaluation/stations.csv).",
+    ),
+    station_flags: str | None = typer.Option(
+        None,
+        "--station-flags",
+        help="ISMN quality flags whose values are kept, e.g. G,U,C03 (default G).",
+    ),
     scheduler: str | None = SCHEDULER_OPTION,
     config: Path | None = CONFIG_OPTION,
 ) -> None:
     """Score CMIP6_DL, the ensemble mean, every model and the baselines on the test months."""
     from smcore.distributed import scheduler as dask_scheduler
-    from smcore.evaluation.evaluate import run_evaluation
+    from smcore.evaluation.evaluate import evaluate
+    from smcore.evaluation.stations import parse_flags
 
     cfg = workdir_config(workdir, config)
+    flags = parse_flags(station_flags)  # a bad policy fails before any work
     with dask_scheduler(scheduler, report=typer.echo) as client:
-        run_evaluation(workdir, cfg, truth, use_qdm=not no_qdm, echo=typer.echo, client=client)
+        evaluate(
+            cfg, workdir, truth=truth, report=typer.echo, use_qdm=not no_qdm, client=client,
+            stations=stations, station_flags=flags,
+        )

@@ -22,7 +22,9 @@ def predict_command(
     ),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Months per forward pass."),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda | mps (default auto)."),
-    amp: Optional[str] = typer.Option(None, "--amp", help="auto | bf16 | off (default auto)."),
+    amp: Optional[str] = typer.Option(
+        None, "--amp", help="auto | bf16 | off (default auto: as measured for training on a CPU)."
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
     config: Optional[Path] = CONFIG_OPTION,
 ) -> None:
@@ -32,6 +34,6 @@ def predict_command(
     cfg = workdir_config(workdir, config, **{"train.device": device, "train.amp": amp})
     exps = split_csv(experiments) or None
     paths = predict(cfg, workdir, checkpoint=checkpoint, experiments=exps, batch_size=batch_size,
-                    progress=progress)
+                    progress=progress, report=lambda line: typer.echo(line, err=True))
     for p in paths:
         typer.echo(str(p))

@@ -36,7 +36,9 @@ def config_sets_experiments(path: Path | None) -> bool:
 @app.command("prepare")
 def prepare_command(
     cmip6: Path = typer.Option(
-        ..., "--cmip6", help="Folder of CMIP6 files (ESGF DRS tree or flat)."
+        ..., "--cmip6",
+        help="CMIP6 files: an ESGF DRS tree, a flat folder, or an intake-esm catalog "
+        "(catalog.json) of Zarr stores or NetCDF files.",
     ),
     era5: str = typer.Option(
         ..., "--era5", help="ERA5-Land swvl1: a folder, a file or a glob (quote it)."
@@ -95,9 +97,9 @@ def prepare_command(
     with dask_scheduler(scheduler, report=typer.echo) as client:
         prepare(
             cfg,
-            cmip6,
-            era5,
             workdir,
+            cmip6=cmip6,
+            era5=era5,
             experiments=exps,
             members=_members(member),
             exclude=split_csv(exclude) or [],

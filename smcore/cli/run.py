@@ -14,11 +14,23 @@ from smcore.cli.prepare import config_sets_experiments
 
 @app.command("run")
 def run_command(
-    cmip6: Path = typer.Option(..., "--cmip6", help="Folder of CMIP6 files (ESGF DRS tree or flat)."),
+    cmip6: Path = typer.Option(
+        ..., "--cmip6",
+        help="CMIP6 files: an ESGF DRS tree, a flat folder, or an intake-esm catalog "
+        "(catalog.json) of Zarr stores or NetCDF files.",
+    ),
     era5: str = typer.Option(..., "--era5", help="ERA5-Land swvl1: a folder, a file or a glob (quote it)."),
     workdir: Path = WORKDIR_OPTION,
     truth: Optional[Path] = typer.Option(
         None, "--truth", help="Folder of truth_<experiment>.nc (demo): perfect-model validation."
+    ),
+    stations: Optional[Path] = typer.Option(
+        None, "--stations",
+        help="An ISMN download (folder or .zip): also score every product at its stations.",
+    ),
+    station_flags: Optional[str] = typer.Option(
+        None, "--station-flags",
+        help="ISMN quality flags whose values are kept, e.g. G,U,C03 (default G).",
     ),
     experiments: Optional[str] = typer.Option(
         None, "--experiments", help="Comma-separated experiment_ids (default: historical + every SSP found)."
@@ -58,19 +70,30 @@ def run_command(
     exps = split_csv(experiments)
     if exps is None and config_sets_experiments(config):
         exps = list(cfg.experiments)
+    from smcore.evaluation.stations import parse_flags
+    from smcore.train.loop import TrainingInterrupted
+
+    flags = parse_flags(station_flags)  # a bad policy fails before any work
+
     t0 = time.perf_counter()
-    timings = run_pipeline(
-        cfg,
-        cmip6,
-        era5,
-        workdir,
-        truth=truth,
-        prepare_options={"experiments": exps},
-        force=force,
-        resume=resume,
-        progress=progress,
-        report=typer.echo,
-        scheduler=scheduler,
-    )
+    try:
+        timings = run_pipeline(
+            cfg,
+            workdir,
+            cmip6=cmip6,
+            era5=era5,
+            truth=truth,
+            stations=stations,
+            station_flags=flags,
+            prepare_options={"experiments": exps},
+            force=force,
+            resume=resume,
+            progress=progress,
+            report=typer.echo,
+            scheduler=scheduler,
+        )
+    except TrainingInterrupted as exc:
+        typer.echo(f"smcore: {exc}", err=True)
+        raise typer.Exit(130) from None
     parts = ", ".join(f"{k} {'skipped' if v is None else f'{v:.0f} s'}" for k, v in timings.items())
     typer.echo(f"done in {time.perf_counter() - t0:.0f} s ({parts}); results in {workdir}")

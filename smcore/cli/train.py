@@ -22,12 +22,14 @@ def train_command(
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda | mps (default auto)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 123)."),
     amp: Optional[str] = typer.Option(
-        None, "--amp", help="auto | bf16 | off: bf16 mixed precision (auto: where the device has it)."
+        None, "--amp",
+        help="auto | bf16 | off: bf16 mixed precision (auto: on GPUs that have it; on a CPU where it "
+        "measured >= 10 % faster than fp32, timed once and cached).",
     ),
     micro_batch: Optional[int] = typer.Option(
         None, "--micro-batch",
-        help="Months per forward/backward pass; gradients of a batch's passes add up (0 = auto: 4 on the CPU, "
-        "the whole batch on a GPU).",
+        help="Months per forward/backward pass; gradients of a batch's passes add up (0 = auto: the "
+        "fastest of 2, 4, 8 on the CPU, measured with the precision; the whole batch on a GPU).",
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue from WD/training/last.pt."),
     ddp: bool = typer.Option(

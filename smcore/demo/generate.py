@@ -3,9 +3,13 @@
 Layout of the output folder ``OUT`` (see docs/workdir.md):
 
 - ``cmip6/CMIP6/<activity>/<institution>/<source>/<experiment>/<member>/Lmon/mrsos/gn/<version>/``
-  ``mrsos_Lmon_<source>_<experiment>_<member>_gn_<YYYYMM>-<YYYYMM>.nc``
+  ``mrsos_Lmon_<source>_<experiment>_<member>_gn_<YYYYMM>-<YYYYMM>.nc`` (with
+  ``layout="zarr-catalog"``: that folder is one Zarr store, listed in ``cmip6/catalog.json``
+  and ``cmip6/catalog.csv``, an intake-esm catalog in the Pangeo CMIP6 layout)
 - ``era5land/swvl1_era5land_monthly_<YYYY>.nc`` (historical years)
 - ``truth/truth_<experiment>.nc`` and ``truth/planted_trends.nc``
+- ``ismn/<network>/<station>/*.stm``: a few synthetic in-situ stations in ISMN's formats,
+  sampled from the truth over the test years (:mod:`smcore.demo.ismn`)
 - ``smcore.toml`` (the configuration matching what was written) and ``demo.json``.
 
 Everything is written into a temporary folder beside ``OUT`` that replaces ``OUT`` only
@@ -65,8 +69,12 @@ __all__ = [
     "config_to_toml",
 ]
 
-GENERATOR_VERSION = 1
-"""Bumped whenever the generated data change for the same seed and options."""
+GENERATOR_VERSION = 3
+"""Bumped whenever the generated data change for the same seed and options.
+
+2: models of one family share their trend errors; the models' share of the truth's weather
+is an option (``shared_weather``, default 0; version 1 had 0.5).
+3: a synthetic ISMN download (``ismn/``) sampled from the truth."""
 
 SMALL_MODELS: tuple[str, ...] = (
     "CESM2",  # noleap, 50-year files
@@ -89,6 +97,7 @@ SEASON_MONTHS = {
     "DJF": [12, 1, 2],
 }
 ERA5_RESOLUTIONS = (0.25, 0.1)
+LAYOUTS = ("drs", "zarr-catalog")
 
 
 @dataclass(frozen=True)
@@ -98,6 +107,13 @@ class DemoOptions:
     seed: int = 0
     small: bool = False
     era5_resolution: float = 0.25
+    shared_weather: float = 0.0
+    """Weight (0 … < 1) of the truth's large-scale weather in the models' weather, at most
+    (see :mod:`smcore.demo.models`); 0: free-running models share no weather with the truth."""
+    layout: str = "drs"
+    """How the models are written: ``drs`` (NetCDF files in an ESGF DRS tree) or
+    ``zarr-catalog`` (one Zarr store per dataset and an intake-esm catalog,
+    ``cmip6/catalog.json``; see :mod:`smcore.demo.catalog`)."""
 
 
 @dataclass
@@ -153,6 +169,10 @@ def _fine_grid(cfg: Config, era5: GridSpec) -> GridSpec:
 
 
 def _validate(cfg: Config, options: DemoOptions) -> None:
+    if not 0.0 <= options.shared_weather < 1.0:
+        raise ConfigError(f"--shared-weather must be in [0, 1), got {options.shared_weather}")
+    if options.layout not in LAYOUTS:
+        raise ConfigError(f"--layout must be one of {', '.join(LAYOUTS)}, got {options.layout!r}")
     if options.era5_resolution not in ERA5_RESOLUTIONS:
         raise ConfigError(f"--era5-resolution must be one of {ERA5_RESOLUTIONS}, "
                           f"got {options.era5_resolution}")
@@ -178,7 +198,11 @@ def _record(cfg: Config, options: DemoOptions) -> dict[str, Any]:
         "seed": options.seed,
         "small": options.small,
         "era5_resolution": options.era5_resolution,
+        "shared_weather": options.shared_weather,
         "config": json.loads(cfg.to_json()),
+        # the default layout is not recorded, so that demo folders written before it existed
+        # stay up to date
+        **({"layout": options.layout} if options.layout != "drs" else {}),
     }
 
 
@@ -187,7 +211,11 @@ def _matches(out: Path, record: dict[str, Any]) -> bool:
         old = json.loads((out / "demo.json").read_text())
     except (OSError, ValueError):
         return False
-    return bool(old.get("complete")) and all(old.get(k) == v for k, v in record.items())
+    return (
+        bool(old.get("complete"))
+        and all(old.get(k) == v for k, v in record.items())
+        and old.get("layout", "drs") == record.get("layout", "drs")
+    )
 
 
 def generate_demo(
@@ -218,7 +246,7 @@ def generate_demo(
     t0 = time.perf_counter()
     with atomic_dir(out) as tmp:
         tmp.chmod(0o755)  # a data folder, not a private temporary one
-        _Generator(tmp, cfg, options, progress=progress).run()
+        _Generator(tmp, cfg, options, progress=progress, final=out).run()
         files = [p for p in tmp.rglob("*") if p.is_file()]
         size = sum(p.stat().st_size for p in files)
         seconds = time.perf_counter() - t0
@@ -232,8 +260,11 @@ def generate_demo(
 class _Generator:
     """One run of the generator writing into ``root`` (a temporary folder)."""
 
-    def __init__(self, root: Path, cfg: Config, options: DemoOptions, *, progress: bool) -> None:
+    def __init__(self, root: Path, cfg: Config, options: DemoOptions, *, progress: bool,
+                 final: Path | None = None) -> None:
         self.root = root
+        self.final = final or root
+        """Where ``root`` will be once complete (absolute asset URIs point there)."""
         self.cfg = cfg
         self.seed = options.seed
         self.options = options
@@ -261,6 +292,9 @@ class _Generator:
             for spec in cfg.models:
                 bar.set_postfix_str(spec.source_id)
                 self._model(spec, truth, nodes, bar)
+            if self.options.layout == "zarr-catalog":
+                bar.set_postfix_str("Zarr stores")
+                self._zarr_catalog()
             (self.root / "smcore.toml").write_text(config_to_toml(cfg, self.options))
 
     # -- truth and reference ---------------------------------------------
@@ -311,7 +345,16 @@ class _Generator:
                 large_state, small_state = nodes[exp][-1].copy(), s_state
             write_truth(self.root / "truth" / f"truth_{exp}.nc", out, (y0, y1), tgt_lat, tgt_lon,
                         exp, cfg, self.seed)
+            if exp == "historical":
+                self._ismn(out, (y0, y1))
             bar.update()
+
+    def _ismn(self, truth: np.ndarray, years: tuple[int, int]) -> None:
+        """A few synthetic ISMN stations sampled from the truth over the test years."""
+        from smcore.demo.ismn import write_ismn
+
+        period = (self.cfg.periods.test[0], years[1])
+        write_ismn(self.root / "ismn", truth, years, self.cfg.target, self.seed, period)
 
     def _planted_trends(self, truth: TruthStatics) -> None:
         cfg = self.cfg
@@ -338,7 +381,7 @@ class _Generator:
                bar: Any) -> None:
         layout = layout_for(spec.source_id)
         grid = native_grid(spec, layout)
-        ms = build_model_statics(self.seed, spec, grid, truth)
+        ms = build_model_statics(self.seed, spec, grid, truth, self.options.shared_weather)
         state = None
         hist_state = None
         for exp in self.cfg.experiments:
@@ -352,6 +395,24 @@ class _Generator:
             write_cmip6(self.root / "cmip6", values, (y0, y1), spec, layout, grid, exp, self.cfg,
                         rng_for(self.seed, "model", spec.source_id, "tracking", exp))
             bar.update()
+
+
+    def _zarr_catalog(self) -> None:
+        """Rewrite the DRS tree ``cmip6/`` as Zarr stores and an intake-esm catalog.
+
+        The catalog names the stores by absolute ``file://`` URI (where the demo folder will
+        be), so that ``intake.open_esm_datastore`` opens them too; move the folder and
+        smcore still finds them (a missing absolute asset is looked up beside the catalog).
+        """
+        import shutil
+
+        from smcore.demo.catalog import zarr_catalog
+
+        tree = self.root / "cmip6"
+        staged = self.root / ".cmip6-zarr"
+        zarr_catalog(tree, staged, variable=self.cfg.variable, location=self.final / "cmip6")
+        shutil.rmtree(tree)
+        staged.rename(tree)
 
 
 class _Era5Writer:
@@ -405,7 +466,8 @@ def config_to_toml(cfg: Config, options: DemoOptions | None = None) -> str:
     lines = ["# smcore configuration matching the files written by 'smcore demo-data'"]
     if options is not None:
         lines.append(f"# seed = {options.seed}, small = {options.small}, "
-                     f"era5_resolution = {options.era5_resolution}")
+                     f"era5_resolution = {options.era5_resolution}, "
+                     f"shared_weather = {options.shared_weather}")
     tables: dict[str, dict[str, Any]] = {}
     arrays: dict[str, list[dict[str, Any]]] = {}
     for key, value in data.items():

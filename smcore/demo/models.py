@@ -2,7 +2,7 @@
 
 A model's monthly surface soil moisture (m3 m-3, before conversion to kg m-2) is
 
-``clip(base + a·shift(seasonal, δ) + forced_i + amp_i · (ρ·L + √(1-ρ²)·own), 0.01, 0.55)``
+``clip(base + a·shift(seasonal, δ) + forced_i + amp_i · (ρ_i·L + √(1-ρ_i²)·own), 0.01, 0.55)``
 
 where, on the model's native grid,
 
@@ -14,11 +14,16 @@ where, on the model's native grid,
 - ``shift(seasonal, δ)``: the truth's seasonal cycle with a phase error δ (months,
   smooth field) and an amplitude error ``a``;
 - ``forced_i``: the truth's historical trend and planted scenario change scaled by a
-  model-specific factor field, plus a model-specific spatial perturbation and an error
-  shared by all models (trend errors that the ensemble mean keeps);
-- weather: the model's own AR(1) weather ``own`` and the truth's large-scale weather
-  ``L`` with a weak weight ρ (0.1…0.5, larger in the model's home regions), as
-  free-running models share only the forced part of the truth's variability.
+  factor field, plus a spatial perturbation and an error shared by all models (trend
+  errors that the ensemble mean keeps). Models of one family (:func:`family_of`: the same
+  land model or institution) share most of their factor and perturbation, as related
+  CMIP6 models do, so the ensemble mean leans towards the families with more members;
+- weather: the model's own AR(1) weather ``own`` and, with a weight ``ρ_i``, the truth's
+  large-scale weather ``L``. ``ρ_i = shared_weather · (0.2 + 0.8·home)`` (larger in the
+  model's home regions). Free-running models share no month-to-month weather with the
+  real world, so the default ``shared_weather`` is 0: they share only the climatology, the
+  geography and the forced change. ``shared_weather = 0.5`` gives ρ_i of 0.1…0.5, the demo
+  of smcore ≤ 0.1 (``smcore demo-data --shared-weather 0.5``).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ __all__ = [
     "common_trend_error",
     "model_series",
     "OUTSIDE_MEAN",
+    "family_of",
 ]
 
 OUTSIDE_MEAN = 0.22
@@ -54,6 +60,21 @@ OUTSIDE_MEAN = 0.22
 
 OWN_WEATHER_SCALE = 3.5
 """Kernel scale (degrees) of a model's own weather."""
+
+FAMILY_ALIASES: dict[str, str] = {
+    "CSIRO-ARCCSS": "CSIRO",  # ACCESS-CM2 and ACCESS-ESM1-5 share their land model (CABLE)
+    "NCC": "NCAR",  # NorESM2 runs NCAR's land model (CLM5)
+    "NIMS-KMA": "MOHC",  # KACE-1-0-G is built on the Met Office's HadGEM3
+}
+"""Institutions whose models belong to another institution's family (see :func:`family_of`)."""
+
+FAMILY_SHARE = 0.8
+"""Share of a model's trend-factor spread (in log terms) that its family has in common."""
+
+
+def family_of(spec: ModelSpec) -> str:
+    """The family of a model: its institution, or the institution whose land model it runs."""
+    return FAMILY_ALIASES.get(spec.institution_id, spec.institution_id)
 
 
 def common_bias(truth: TruthStatics) -> np.ndarray:
@@ -129,17 +150,25 @@ def _shift_months(seasonal: np.ndarray, shift: np.ndarray) -> np.ndarray:
 
 
 def build_model_statics(seed: int, spec: ModelSpec, grid: NativeGrid,
-                        truth: TruthStatics) -> ModelStatics:
-    """Everything static about one model: the truth seen through its grid, plus its errors."""
+                        truth: TruthStatics, shared_weather: float = 0.0) -> ModelStatics:
+    """Everything static about one model: the truth seen through its grid, plus its errors.
+
+    ``shared_weather`` (0 … <1) scales the weight of the truth's large-scale weather in the
+    model's weather (see the module docstring).
+    """
     sid = spec.source_id
+    fam = family_of(spec)
     rng = rng_for(seed, "model", sid, "scalars")
     g_factor = float(np.exp(rng.normal(0.0, 0.15)))
     offset = float(rng.normal(0.0, 0.02))
     season_amp = float(rng.uniform(0.6, 1.4))
     season_shift = float(rng.normal(0.0, 0.5))
     weather_amp = float(rng.uniform(0.7, 1.4))
-    trend_factor = float(np.exp(rng.normal(0.0, 0.4)))
+    own_trend = float(rng.normal(0.0, 0.4))
     phi_offset = float(rng.normal(0.0, 0.08))
+    family_trend = float(rng_for(seed, "family", fam, "trend-factor").normal(0.0, 0.4))
+    trend_factor = float(np.exp(np.sqrt(FAMILY_SHARE) * family_trend
+                                + np.sqrt(1.0 - FAMILY_SHARE) * own_trend))
 
     wy, wx, inside = _geo_operator(grid)
 
@@ -156,8 +185,15 @@ def build_model_statics(seed: int, spec: ModelSpec, grid: NativeGrid,
     amp_field = season_amp * np.exp(0.2 * _smooth(seed, sid, "season-amp", 6.0, grid))
     seasonal = _shift_months(seen(truth.seasonal, 0.0), shift) * amp_field[None]
 
-    k = trend_factor * np.exp(0.3 * _smooth(seed, sid, "trend-factor", 8.0, grid))
-    pert = 0.08 * _smooth(seed, sid, "trend-pert", 6.0, grid) * base
+    def shared(name: str, scale: float) -> np.ndarray:
+        """A smooth field mostly common to the model's family, partly its own."""
+        lattice = NodeLattice(scale=scale)
+        own = lattice.field(lattice.draw(rng_for(seed, "model", sid, name)), grid.lat, grid.lon)
+        common = lattice.field(lattice.draw(rng_for(seed, "family", fam, name)), grid.lat, grid.lon)
+        return np.sqrt(FAMILY_SHARE) * common + np.sqrt(1.0 - FAMILY_SHARE) * own
+
+    k = trend_factor * np.exp(0.3 * shared("trend-factor", 8.0))
+    pert = 0.08 * shared("trend-pert", 6.0) * base
     pert = pert + seen(common_trend_error(truth), 0.0)
     hist = seen(truth.hist_trend, 0.0) * k + 0.001 * _smooth(seed, sid, "hist-pert", 6.0, grid)
     change = {
@@ -167,7 +203,7 @@ def build_model_statics(seed: int, spec: ModelSpec, grid: NativeGrid,
     }
 
     amp = seen(truth.amp, 0.02) * np.float32(weather_amp)
-    rho = 0.1 + 0.4 * home
+    rho = shared_weather * (0.2 + 0.8 * home)
     phi = np.clip(seen(truth.phi, 0.45) + phi_offset, 0.1, 0.85)
 
     lat_span = (grid.lat[0] - 4 * OWN_WEATHER_SCALE, grid.lat[-1] + 4 * OWN_WEATHER_SCALE)

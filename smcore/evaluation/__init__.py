@@ -8,8 +8,7 @@ pixels, reading), :mod:`~smcore.evaluation.fitting` (fit and predict the baselin
 statistics), :mod:`~smcore.evaluation.outputs` (NetCDF datasets) and
 :mod:`~smcore.evaluation.evaluate` (the ``smcore evaluate`` run).
 See docs/evaluation.md.
+
+The step itself is ``smcore.evaluation.evaluate.evaluate(cfg, workdir, ...)`` (not re-exported
+here: the function would hide its module).
 """
-
-from smcore.evaluation.evaluate import EvaluationResult, evaluate_workdir, run_evaluation
-
-__all__ = ["EvaluationResult", "evaluate_workdir", "run_evaluation"]

@@ -27,7 +27,6 @@ __all__ = [
     "load_fit_data",
     "month_keys",
     "months_of",
-    "open_ssm",
     "read_fields",
     "select_months",
     "times_of",
@@ -99,7 +98,7 @@ class EvalGrid:
 
     def resample(self, coarse: np.ndarray) -> np.ndarray:
         """Coarse ``(time, [model,] clat, clon)`` → ``(time, [model,] pixel)``, bilinear."""
-        fine = bl.bilinear(coarse, self.wlat, self.wlon)
+        fine = bl.apply_weights(coarse, self.wlat, self.wlon)
         return fine.reshape(*fine.shape[:-2], -1)[..., self.pixels]
 
 
@@ -115,34 +114,6 @@ def read_fields(da: xr.DataArray, index: np.ndarray, grid: EvalGrid) -> np.ndarr
     for sl in chunks(len(index), 60):
         out[sl] = grid.take(np.asarray(da.isel(time=index[sl]).values, dtype=np.float32))
     return out
-
-
-def open_ssm(path: Path, grid_lat: np.ndarray, grid_lon: np.ndarray, what: str) -> xr.DataArray:
-    """Open ``ssm(time, lat, lon)`` of a product or truth file; check it is on the target grid."""
-    if not path.exists():
-        raise InputError(path, f"{what} not found")
-    try:
-        ds = xr.open_dataset(path, chunks={})
-    except Exception as exc:  # noqa: BLE001 - any reader failure is a bad input file
-        raise InputError(path, f"cannot open {what}: {exc}") from exc
-    if "ssm" not in ds:
-        raise InputError(
-            path, f"{what} has no variable 'ssm' (have: {', '.join(map(str, ds.data_vars))})"
-        )
-    da = ds["ssm"]
-    if set(da.dims) != {"time", "lat", "lon"}:
-        raise InputError(path, f"ssm has dims {da.dims}, expected (time, lat, lon)")
-    da = da.transpose("time", "lat", "lon")
-    if da.sizes["lat"] != grid_lat.size or da.sizes["lon"] != grid_lon.size:
-        raise InputError(
-            path, f"grid {da.sizes['lat']}x{da.sizes['lon']} differs from the target grid"
-        )
-    if not (
-        np.allclose(da["lat"].values, grid_lat, atol=1e-4)
-        and np.allclose(da["lon"].values, grid_lon, atol=1e-4)
-    ):
-        raise InputError(path, "lat/lon differ from the target grid of the prepared store")
-    return da
 
 
 def select_months(da: xr.DataArray, keys: np.ndarray, path: Path, what: str) -> np.ndarray:

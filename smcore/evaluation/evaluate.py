@@ -1,8 +1,8 @@
 """``smcore evaluate``: score the merged product and honest baselines over the test period.
 
-Reads the prepared store and ``product/CMIP6_DL_historical.nc``; writes
-``evaluation/{metrics.csv, taylor.csv, maps.nc, regions.nc, regional_series.nc, audit.json}``
-and, with a truth folder, ``truth_metrics.csv`` (see docs/workdir.md and docs/evaluation.md).
+Reads the prepared store and the products; writes the ``evaluate`` artifacts of
+:data:`smcore.workdir.ARTIFACTS` (``truth_metrics.csv`` with a truth folder; see
+docs/workdir.md and docs/evaluation.md).
 
 Every product is scored on the same pixels: study land where the reference and the
 network's product are finite in every test month. Baselines are fitted by
@@ -12,7 +12,7 @@ network's product are finite in every test month. Baselines are fitted by
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,19 +27,23 @@ from smcore.distributed import map_tasks
 from smcore.errors import ConfigError, InputError
 from smcore.evaluation import baselines as bl
 from smcore.evaluation.audit import audit_normalisation
+from smcore.evaluation.calibration import Calibration
 from smcore.evaluation.data import (
+    CHUNK_MONTHS,
     EvalGrid,
+    chunks,
     load_fit_data,
     month_keys,
     months_of,
-    open_ssm,
     read_fields,
     select_months,
 )
 from smcore.evaluation.fitting import (
+    BC_MEMBERS,
     DL,
     ENSEMBLE_MEAN,
     BaselineFits,
+    bias_corrected_members,
     fit_baselines,
     predict_baselines,
 )
@@ -49,10 +53,12 @@ from smcore.evaluation.regions import classify_regions
 from smcore.evaluation.taylor import taylor_table
 from smcore.io.atomic import atomic_dir, write_csv, write_json
 from smcore.io.netcdf import provenance_attrs, write_netcdf
+from smcore.io.product import check_same_checkpoint, open_product
 from smcore.prep.store import PreparedData, open_prepared
-from smcore.workdir import WorkDir
+from smcore.workdir import WorkDir, artifact, hint_for
+from smcore.io.nclock import open_netcdf
 
-__all__ = ["EvaluationResult", "evaluate_workdir", "run_evaluation"]
+__all__ = ["EvaluationResult", "evaluate"]
 
 
 @dataclass
@@ -62,6 +68,7 @@ class EvaluationResult:
     metrics: pd.DataFrame
     taylor: pd.DataFrame
     truth_metrics: pd.DataFrame | None
+    calibration: pd.DataFrame
     n_pixels: int
     n_months: int
     models: list[str] = field(default_factory=list)
@@ -111,36 +118,58 @@ def _score_table(
     return rows, scores
 
 
-def evaluate_workdir(
-    workdir: str | Path | WorkDir,
+def evaluate(
     cfg: Config,
+    workdir: str | Path | WorkDir,
     *,
-    truth_dir: str | Path | None = None,
+    truth: str | Path | None = None,
     progress: bool = True,
+    report: Callable[[str], None] = print,
     use_qdm: bool = True,
     client: Any = None,
+    stations: str | Path | None = None,
+    station_flags: Sequence[str] | str | None = None,
 ) -> EvaluationResult:
-    """Run the whole evaluation of a work directory and write ``WD/evaluation``.
+    """Run the whole evaluation of a work directory, write ``WD/evaluation`` and report it.
 
     Parameters
     ----------
-    workdir : path or WorkDir
-        Holds ``prepared/`` and ``product/CMIP6_DL_historical.nc``.
     cfg : Config
         The study configuration (its target grid must be the prepared one).
-    truth_dir : path, optional
+    workdir : path or WorkDir
+        Holds ``prepared/`` and the products of the prepared experiments.
+    truth : path, optional
         Folder with ``truth_<experiment>.nc`` (demo perfect-model validation).
     progress : bool
         Show progress bars.
+    report : callable
+        Receives the one-line summary, the score table and the notes.
     use_qdm : bool
         Add the quantile-delta-mapping baseline when xsdba is importable.
     client : distributed.Client, optional
         Run the baseline fits and predictions (ridge blocks, QDM) and the single-model
         scores as tasks on its cluster (see :mod:`smcore.distributed`); same numbers.
+    stations : path, optional
+        An ISMN download (folder or zip): also score every product at its stations
+        (:mod:`smcore.evaluation.stations`; ``stations.csv``, ``stations_qc.csv``,
+        ``stations.nc``).
+    station_flags : sequence of str or str, optional
+        ISMN flags whose values are kept (default ``G``).
     """
-    run = _setup(workdir, cfg, truth_dir)
+    run = _setup(cfg, workdir, truth)
+    if stations is not None:
+        from smcore.evaluation.stations import read_stations
+
+        run.stations = read_stations(stations, station_flags)
     with tqdm(total=6, desc="evaluate", disable=not progress) as steps:
-        return _evaluate(run, cfg, steps, progress=progress, use_qdm=use_qdm, client=client)
+        result = _evaluate(run, cfg, steps, progress=progress, use_qdm=use_qdm, client=client)
+    report(f"scored {result.n_pixels} pixels x {result.n_months} test months")
+    shown = result.metrics[~result.metrics["product"].isin(result.models)]
+    report(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    report(f"(single models in {run.wd.path('metrics')})")
+    for note in result.notes:
+        report(f"note: {note}")
+    return result
 
 
 @dataclass
@@ -156,22 +185,31 @@ class _Run:
     dl_test: np.ndarray
     truth_dir: Path | None
     notes: list[str]
+    dl_sd_test: np.ndarray | None = None
+    """``ssm_sd`` of the network product over the test months (time, pixel), if it has one."""
+    stations: Any = None
+    """The ISMN stations to score (:class:`smcore.evaluation.stations.StationSet`), if any."""
 
 
-def _setup(workdir: str | Path | WorkDir, cfg: Config, truth_dir: str | Path | None) -> _Run:
+def _setup(cfg: Config, workdir: str | Path | WorkDir, truth_dir: str | Path | None) -> _Run:
     """Open and check every input (one-line errors before any work starts)."""
     wd = workdir if isinstance(workdir, WorkDir) else WorkDir(workdir)
+    wd.sweep()  # temporaries of a killed earlier run
     notes: list[str] = []
     prepared = open_prepared(wd)
     static = prepared.static
     lat, lon = _check_grid(cfg, static, prepared.path)
-    if "historical" not in prepared.experiments:
+    if "historical" not in wd.experiments():
         raise InputError(prepared.path, "the historical experiment was not prepared")
+    check_same_checkpoint(
+        [wd.product(e) for e in wd.experiments()],
+        hint=f"run `{hint_for(artifact('product').relative('historical'), wd.root)}` again",
+    )
     truth_path = Path(truth_dir) if truth_dir is not None else None
     if truth_path is not None:
         if not truth_path.is_dir():
             raise InputError(truth_path, "truth folder not found")
-        if not any((truth_path / f"truth_{exp}.nc").exists() for exp in prepared.experiments):
+        if not any((truth_path / f"truth_{exp}.nc").exists() for exp in wd.experiments()):
             raise InputError(
                 truth_path, "no truth_<experiment>.nc file for any prepared experiment"
             )
@@ -182,7 +220,7 @@ def _setup(workdir: str | Path | WorkDir, cfg: Config, truth_dir: str | Path | N
 
     # Scored pixels: study land where the reference and the product are finite in every test month.
     product_path = wd.product("historical")
-    dl_da = open_ssm(product_path, lat, lon, "network product (run `smcore predict`)")
+    dl_da = _open_product(wd, "historical", (lat, lon))
     dl_pos = select_months(dl_da, keys_test, product_path, "network product")
     land = np.asarray(static["land_mask"].values) != 0
     ref_full = np.asarray(static["reference"].isel(time=test_idx).values, dtype=np.float32)
@@ -213,6 +251,7 @@ def _setup(workdir: str | Path | WorkDir, cfg: Config, truth_dir: str | Path | N
         keys_test=keys_test,
         ref_test=grid.take(ref_full),
         dl_test=grid.take(dl_full),
+        dl_sd_test=_read_spread(product_path, dl_pos, grid),
         truth_dir=truth_path,
         notes=notes,
     )
@@ -267,6 +306,15 @@ def _evaluate(
     metrics = pd.DataFrame(rows, columns=["product", *SCORE_COLUMNS])
     taylor = taylor_table({name: s.pooled for name, s in scores.items()})
     maps = {name: temporal_maps(v, ref_test) for name, v in products.items()}
+    period_test = f"{keys_test[0] // 12}-{keys_test[-1] // 12}"
+    calibration = [_calibration_row(
+        "reference", "historical", period_test,
+        _members_calibration(fits, coarse_test, keys_test, ref_test, grid),
+    )]
+    if run.dl_sd_test is not None:
+        cal = Calibration()
+        cal.add_gaussian(run.dl_test, run.dl_sd_test, ref_test)
+        calibration.insert(0, _calibration_row("reference", "historical", period_test, cal, DL))
     steps.update()
 
     # Regions.
@@ -288,10 +336,12 @@ def _evaluate(
     truth_metrics = None
     if run.truth_dir is not None:
         steps.set_postfix_str("truth")
-        truth_metrics = _truth_scores(
+        truth_metrics, truth_calibration = _truth_scores(
             run.wd, prepared, fits, grid, run.truth_dir, products, keys_test, notes, progress,
-            client,
+            client, test_coarse=coarse_test, test_spread=run.dl_sd_test,
         )
+        calibration.extend(truth_calibration)
+    calibration_table = pd.DataFrame(calibration, columns=list(calibration[0]))
     steps.update()
 
     audit = audit_normalisation(static, data, fits, grid, keys_test, ref_test, coarse_test)
@@ -312,17 +362,21 @@ def _evaluate(
         n_months=int(keys_test.size),
         models_used=",".join(channels),
     )
+    station_result = None
+    if run.stations is not None:
+        station_result = _station_scores(run, cfg, metrics, fits, attrs, client)
+        notes.extend(station_result.notes)
     region_ds = region_map.to_dataset()
     region_ds.attrs = dict(attrs, title="smcore climate regions of the evaluation")
     series = {"reference": ref_test, DL: run.dl_test, ENSEMBLE_MEAN: products[ENSEMBLE_MEAN]}
     with atomic_dir(run.wd.evaluation) as tmp:
-        write_csv(metrics, tmp / "metrics.csv", float_format="%.6g")
-        write_csv(taylor, tmp / "taylor.csv", float_format="%.6g")
+        write_csv(metrics, tmp / artifact("metrics").name, float_format="%.6g")
+        write_csv(taylor, tmp / artifact("taylor").name, float_format="%.6g")
         write_netcdf(
             maps_dataset(maps, grid, dict(attrs, title="smcore per-pixel test-period scores")),
-            tmp / "maps.nc",
+            tmp / artifact("maps").name,
         )
-        write_netcdf(region_ds, tmp / "regions.nc")
+        write_netcdf(region_ds, tmp / artifact("regions").name)
         write_netcdf(
             regional_dataset(
                 series,
@@ -331,23 +385,57 @@ def _evaluate(
                 keys_test,
                 dict(attrs, title="smcore regional mean surface soil moisture, test period"),
             ),
-            tmp / "regional_series.nc",
+            tmp / artifact("regional_series").name,
         )
         if truth_metrics is not None:
-            write_csv(truth_metrics, tmp / "truth_metrics.csv", float_format="%.6g")
+            write_csv(truth_metrics, tmp / artifact("truth_metrics").name, float_format="%.6g")
+        write_csv(calibration_table, tmp / artifact("calibration").name, float_format="%.6g")
+        if station_result is not None:
+            station_result.write(tmp)
         write_json(
             {"statistics": audit, "notes": notes, "ridge_lambda_counts": _lambda_counts(fits)},
-            tmp / "audit.json",
+            tmp / artifact("audit").name,
         )
     steps.update()
     return EvaluationResult(
         metrics=metrics,
         taylor=taylor,
         truth_metrics=truth_metrics,
+        calibration=calibration_table,
         n_pixels=int(grid.pixels.size),
         n_months=int(keys_test.size),
         models=list(channels),
         notes=notes,
+    )
+
+
+def _station_scores(
+    run: _Run,
+    cfg: Config,
+    metrics: pd.DataFrame,
+    fits: BaselineFits,
+    attrs: dict[str, str],
+    client: Any,
+) -> Any:
+    """Every product of ``metrics.csv`` at the ISMN stations (see evaluation.stations)."""
+    from smcore.evaluation.stations import score_stations
+
+    grid = run.grid
+    lat, lon = grid.lat, grid.lon
+    return score_stations(
+        run.stations,
+        grid=grid,
+        reference=run.prepared.static["reference"],
+        product=_open_product(run.wd, "historical", (lat, lon)),
+        inputs=run.prepared.inputs("historical"),
+        channels=run.prepared.channels,
+        product_names=list(metrics["product"]),
+        baselines=lambda coarse, keys: predict_baselines(fits, coarse, keys, grid, client=client),
+        attrs=dict(
+            attrs,
+            station_flags=",".join(run.stations.flags),
+            ismn_source=str(run.stations.root),
+        ),
     )
 
 
@@ -367,21 +455,29 @@ def _truth_scores(
     notes: list[str],
     progress: bool,
     client: Any = None,
-) -> pd.DataFrame:
-    """Scores against the truth: historical over the test months, each SSP over its months."""
+    *,
+    test_coarse: np.ndarray,
+    test_spread: np.ndarray | None = None,
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Scores against the truth: historical over the test months, each SSP over its months.
+
+    Also the calibration rows of the probabilistic products against the truth, per experiment.
+    ``test_coarse`` (time, model, clat, clon) and ``test_spread`` (time, pixel) or None are the
+    historical test months' model inputs and network spread, already read by the caller.
+    """
     rows: list[dict[str, Any]] = []
+    calibration: list[dict[str, Any]] = []
     lat, lon = grid.lat, grid.lon
     found = 0
-    for exp in tqdm(prepared.experiments, desc="truth", disable=not progress, leave=False):
+    for exp in tqdm(wd.experiments(), desc="truth", disable=not progress, leave=False):
         tpath = truth_dir / f"truth_{exp}.nc"
         if not tpath.exists():
             notes.append(f"{tpath}: not found, {exp} not scored against the truth")
             continue
         found += 1
-        truth_da = open_ssm(tpath, lat, lon, "truth")
+        truth_da = open_product(tpath, what="truth", grid=(lat, lon), chunks={})
         if exp == "historical":
-            keys = keys_test
-            products = test_products
+            keys, products, coarse, spread = keys_test, test_products, test_coarse, test_spread
         else:
             ppath = wd.product(exp)
             if not ppath.exists():
@@ -389,43 +485,66 @@ def _truth_scores(
                 continue
             inputs = prepared.inputs(exp)
             keys = month_keys(inputs["time"])
-            dl_da = open_ssm(ppath, lat, lon, "network product")
-            products = {
-                DL: read_fields(dl_da, select_months(dl_da, keys, ppath, "network product"), grid)
-            }
+            dl_da = _open_product(wd, exp, (lat, lon))
+            dl_pos = select_months(dl_da, keys, ppath, "network product")
+            products = {DL: read_fields(dl_da, dl_pos, grid)}
+            spread = _read_spread(ppath, dl_pos, grid)
             coarse = np.asarray(inputs.values, dtype=np.float32)
             products.update(predict_baselines(fits, coarse, keys, grid, client=client))
-            del coarse
         truth = read_fields(truth_da, select_months(truth_da, keys, tpath, "truth"), grid)
         months = months_of(keys)
         period = f"{keys[0] // 12}-{keys[-1] // 12}"
         for name, values in products.items():
             s = score_product(values, truth, months)
             rows.append({"experiment": exp, "product": name, **s.row(), "period": period})
+        if spread is not None:
+            cal = Calibration()
+            cal.add_gaussian(products[DL], spread, truth)
+            calibration.append(_calibration_row("truth", exp, period, cal, DL))
+        calibration.append(_calibration_row(
+            "truth", exp, period, _members_calibration(fits, coarse, keys, truth, grid)
+        ))
+        del coarse
     if found == 0:
         raise InputError(truth_dir, "no truth_<experiment>.nc file for any prepared experiment")
-    return pd.DataFrame(rows, columns=["experiment", "product", *SCORE_COLUMNS, "period"])
+    table = pd.DataFrame(rows, columns=["experiment", "product", *SCORE_COLUMNS, "period"])
+    return table, calibration
 
 
-def run_evaluation(
-    workdir: str | Path,
-    cfg: Config,
-    truth_dir: str | Path | None = None,
-    *,
-    progress: bool = True,
-    use_qdm: bool = True,
-    echo: Callable[[str], None] | None = None,
-    client: Any = None,
-) -> EvaluationResult:
-    """:func:`evaluate_workdir` plus a printed summary (``smcore evaluate``, ``smcore run``)."""
-    result = evaluate_workdir(
-        workdir, cfg, truth_dir=truth_dir, progress=progress, use_qdm=use_qdm, client=client
+def _members_calibration(
+    fits: BaselineFits, coarse: np.ndarray, keys: np.ndarray, obs: np.ndarray, grid: EvalGrid
+) -> Calibration:
+    """Calibration of the bias-corrected models as an ensemble forecast of ``obs`` (time, pixel),
+    a year of months at a time (every model at 0.25° for the whole record would not fit)."""
+    cal = Calibration()
+    for sl in chunks(coarse.shape[0], CHUNK_MONTHS):
+        cal.add_ensemble(bias_corrected_members(fits, coarse[sl], keys[sl], grid), obs[sl])
+    return cal
+
+
+def _calibration_row(against: str, experiment: str, period: str, cal: Calibration,
+                     product: str = BC_MEMBERS) -> dict[str, Any]:
+    """One row of ``calibration.csv``."""
+    return {"product": product, "against": against, "experiment": experiment, "period": period,
+            "level": cal.level, **cal.row()}
+
+
+def _read_spread(path: Path, positions: np.ndarray, grid: EvalGrid) -> np.ndarray | None:
+    """``ssm_sd`` (time, pixel) m3 m-3 of a network product at time ``positions``, or None
+    when the product has no spread (a network trained with ``train.loss = "mse"``)."""
+    with open_netcdf(path) as ds:
+        if "ssm_sd" not in ds:
+            return None
+        try:
+            return read_fields(ds["ssm_sd"], positions, grid)
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise InputError(path, f"cannot read ssm_sd: {exc}") from exc
+
+
+def _open_product(wd: WorkDir, experiment: str, grid: tuple[np.ndarray, np.ndarray]) -> xr.DataArray:
+    """The network product of ``experiment``, checked to lie on the prepared target grid."""
+    rel = artifact("product").relative(experiment)
+    return open_product(
+        wd.root / rel, what="network product", grid=grid, chunks={},
+        hint=f"run `{hint_for(rel, wd.root)}` first",
     )
-    say = echo or print
-    say(f"scored {result.n_pixels} pixels x {result.n_months} test months")
-    shown = result.metrics[~result.metrics["product"].isin(result.models)]
-    say(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    say(f"(single models in {WorkDir(workdir).evaluation / 'metrics.csv'})")
-    for note in result.notes:
-        say(f"note: {note}")
-    return result

@@ -29,6 +29,8 @@ __all__ = [
     "BaselineFits",
     "fit_baselines",
     "predict_baselines",
+    "BC_MEMBERS",
+    "bias_corrected_members",
 ]
 
 DL = "CMIP6_DL"
@@ -37,6 +39,8 @@ BC_EM = "bias_corrected_ensemble_mean"
 CLIM = "era5_train_climatology"
 RIDGE = "ridge_stacking"
 QDM = "qdm_ensemble_mean"
+BC_MEMBERS = "bias_corrected_members"
+"""The probabilistic baseline: every model bias-corrected on its own, as an ensemble."""
 BASELINES: tuple[str, ...] = (BC_EM, CLIM, RIDGE, QDM)
 """Baseline products in the order of ``metrics.csv`` (QDM only when xsdba imports)."""
 
@@ -248,7 +252,8 @@ def predict_baselines(
     Returns
     -------
     dict
-        ``{name: (time, pixel) float32}`` for the ensemble mean and each baseline.
+        ``{name: (time, pixel) float32}`` for the ensemble mean and each baseline, clipped at
+        0 m3 m-3 like the network's product (NaN stays NaN).
     """
     months = months_of(keys)
     em = _ensemble_mean(coarse, grid)
@@ -269,4 +274,24 @@ def predict_baselines(
     }
     if fits.qdm is not None:
         out[QDM] = _qdm_adjust((fits.qdm, em, times_of(keys))) if client is None else result(qdm)
-    return {k: np.asarray(v, dtype=np.float32) for k, v in out.items()}
+    # A volume fraction is >= 0: every product is clipped alike (CMIP6_DL is, in predict).
+    return {k: np.maximum(np.asarray(v, dtype=np.float32), 0.0) for k, v in out.items()}
+
+
+def bias_corrected_members(
+    fits: BaselineFits, coarse: np.ndarray, keys: np.ndarray, grid: EvalGrid
+) -> np.ndarray:
+    """Each model bias-corrected on its own: ``(model, time, pixel)`` float32, m3 m-3, ≥ 0.
+
+    Model ``m`` at month ``t`` is its bilinearly resampled value minus its own training
+    climatology of that calendar month, plus the reference's (per pixel, fitted on the
+    training months only: :attr:`BaselineFits.x_clim`, :attr:`BaselineFits.ref_clim`). Their
+    mean over models is the ``bias_corrected_ensemble_mean`` before clipping; as an ensemble
+    forecast they are the honest probabilistic baseline (:data:`BC_MEMBERS`). ``coarse`` is
+    ``(time, model, clat, clon)`` of the months ``keys``; pass a few years at a time (the
+    result holds every model at 0.25°).
+    """
+    months = months_of(keys)
+    anomalies = _anomaly_features(coarse, months, fits.x_clim, grid)  # (pixel, time, model)
+    members = np.transpose(anomalies, (2, 1, 0)) + bl.expand_climatology(fits.ref_clim, months)
+    return np.maximum(members.astype(np.float32), 0.0)

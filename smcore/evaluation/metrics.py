@@ -70,6 +70,8 @@ def _pairs(forecast: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.
     if f.shape != r.shape:
         raise ValueError(f"shapes differ: product {f.shape} vs reference {r.shape}")
     ok = np.isfinite(f) & np.isfinite(r)
+    if ok.all():  # the usual case: the same values in the same order, without a masked copy
+        return f.ravel(), r.ravel()
     return f[ok], r[ok]
 
 
@@ -77,8 +79,9 @@ def _masked_pearson(f: np.ndarray, r: np.ndarray, axis: int | None) -> np.ndarra
     """Pearson r of the finite pairs along ``axis`` (None: all elements); NaN if degenerate."""
     ok = np.isfinite(f) & np.isfinite(r)
     n = ok.sum(axis=axis)
-    fz = np.where(ok, f, 0.0)
-    rz = np.where(ok, r, 0.0)
+    every = bool(ok.all())  # then every np.where below would return its first choice
+    fz = f if every else np.where(ok, f, 0.0)
+    rz = r if every else np.where(ok, r, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         fm = (
             fz.sum(axis=axis, keepdims=True) / np.expand_dims(n, axis)
@@ -90,8 +93,8 @@ def _masked_pearson(f: np.ndarray, r: np.ndarray, axis: int | None) -> np.ndarra
             if axis is not None
             else rz.sum() / n
         )
-        fa = np.where(ok, f - fm, 0.0)
-        ra = np.where(ok, r - rm, 0.0)
+        fa = f - fm if every else np.where(ok, f - fm, 0.0)
+        ra = r - rm if every else np.where(ok, r - rm, 0.0)
         sff = (fa * fa).sum(axis=axis)
         srr = (ra * ra).sum(axis=axis)
         sfr = (fa * ra).sum(axis=axis)
@@ -271,8 +274,9 @@ def anomaly_r(forecast: np.ndarray, reference: np.ndarray, months: np.ndarray) -
     if f.shape != r.shape:
         raise ValueError(f"shapes differ: product {f.shape} vs reference {r.shape}")
     ok = np.isfinite(f) & np.isfinite(r)
-    f = np.where(ok, f, np.nan)
-    r = np.where(ok, r, np.nan)
+    if not ok.all():
+        f = np.where(ok, f, np.nan)
+        r = np.where(ok, r, np.nan)
     fa = monthly_anomalies(f, months)
     ra = monthly_anomalies(r, months)
     # Degeneracy is judged against the size of the raw values, not of the anomalies.
@@ -356,8 +360,9 @@ def score_product(forecast: np.ndarray, reference: np.ndarray, months: np.ndarra
     Scores
         Pooled MAE, RMSD, ubRMSD (m3 m-3), r, std ratio; mean spatial r; anomaly r.
     """
+    f, r = _as_2d(forecast), _as_2d(reference)  # converted once for the three scores
     return Scores(
-        pooled=pooled_stats(forecast, reference),
-        spatial_r=spatial_r(forecast, reference),
-        anomaly_r=anomaly_r(forecast, reference, months),
+        pooled=pooled_stats(f, r),
+        spatial_r=spatial_r(f, r),
+        anomaly_r=anomaly_r(f, r, months),
     )

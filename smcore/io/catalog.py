@@ -135,10 +135,17 @@ def scan(
 ) -> list[CMIP6Dataset]:
     """Scan ``root`` for CMIP6 files and return their datasets, sorted by identity.
 
-    ``variable``/``table_id`` restrict the scan to files whose name (or, for names
-    that are not DRS names, whose global attributes) match. Raises
-    :class:`InputError` only when ``root`` does not exist or holds no NetCDF file.
+    ``root`` is a DRS tree, a flat folder, one file, or an intake-esm catalog (a JSON
+    file, see :mod:`smcore.io.esm`) of Zarr stores or NetCDF files, whose assets are
+    diagnosed alike. ``variable``/``table_id`` restrict the scan to files whose name (or
+    catalog row; for names that are not DRS names, whose global attributes) match. Raises
+    :class:`InputError` only when ``root`` does not exist, holds no NetCDF file or is not
+    a readable catalog.
     """
+    from smcore.io.esm import catalog_files, is_catalog
+
+    if is_catalog(root):
+        return group_files(catalog_files(root, variable, table_id, progress=progress))
     paths = find_netcdf(root)
     if not paths:
         raise InputError(root, "no NetCDF (*.nc) files here")
@@ -220,7 +227,21 @@ def _diagnose(ident: tuple[str | None, ...], files: list[CMIP6File]) -> CMIP6Dat
     if ds.frequency != "fx":
         problems.extend(time_problems(usable, ds.frequency, ds.calendar or "standard"))
     ds.problems = problems
+    if ds.start is None and not any(p.kind in _EXPLAIN_NO_PERIOD for p in problems):
+        ds.problems.append(_no_period(ds, files))
     return ds
+
+
+_EXPLAIN_NO_PERIOD = frozenset({"unreadable", "variable", "time", "calendar", "period"})
+"""Problem kinds that say why a dataset has no time period."""
+
+
+def _no_period(ds: CMIP6Dataset, files: Sequence[CMIP6File]) -> Problem:
+    """Why a dataset has no period (a dataset is never listed without one and no reason)."""
+    path = str(files[0].path) if files else None
+    if ds.frequency == "fx":
+        return Problem("period", f"{path}: a fixed field (fx): no time axis, no period", path)
+    return Problem("time", f"{path}: no time steps", path)
 
 
 def _unit_problems(ds: CMIP6Dataset, files: Sequence[CMIP6File]) -> list[Problem]:

@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cftime
 import numpy as np
@@ -31,11 +32,13 @@ __all__ = [
     "parse_filename",
     "inspect_file",
     "frequency_of",
+    "table_frequency",
     "key_label",
     "month_key",
     "month_range",
     "key_to_month_start",
     "open_files",
+    "engine_of",
 ]
 
 _NAME = re.compile(
@@ -65,7 +68,9 @@ class Problem:
     """Something wrong with a file or a dataset.
 
     ``kind`` is one of ``unreadable``, ``variable``, ``identity``, ``time``, ``gap``,
-    ``overlap``, ``duplicate``, ``units``, ``calendar``, ``grid``, ``version``.
+    ``overlap``, ``duplicate``, ``units``, ``calendar``, ``grid``, ``version``, ``metadata``
+    (attributes that contradict each other; what smcore trusted instead is said) and
+    ``period`` (why a dataset has no time period).
     """
 
     kind: str
@@ -101,6 +106,11 @@ def frequency_of(table_id: str | None, frequency_attr: str | None = None) -> str
             return "fx"
         if "hr" in f:
             return "subhr"
+    return table_frequency(table_id) or "mon"
+
+
+def table_frequency(table_id: str | None) -> str | None:
+    """The frequency a CMIP6 table_id implies (``None`` for a table that implies none)."""
     t = table_id or ""
     if t.endswith("mon") or t.endswith("monZ"):
         return "mon"
@@ -112,7 +122,7 @@ def frequency_of(table_id: str | None, frequency_attr: str | None = None) -> str
         return "fx"
     if "hr" in t:
         return "subhr"
-    return "mon"
+    return None
 
 
 def month_key(year: int, month: int) -> int:
@@ -184,6 +194,8 @@ class CMIP6File:
     lon: np.ndarray | None = field(default=None, compare=False, repr=False)
     grid_note: str | None = None
     """Why ``lat``/``lon`` are missing (no 1-D latitude/longitude coordinates), if they are."""
+    format: str = "netcdf"
+    """``netcdf`` (a file) or ``zarr`` (a Zarr store: a folder, e.g. an intake-esm asset)."""
 
     @property
     def identity(self) -> tuple[str | None, ...]:
@@ -232,29 +244,66 @@ def _find_time_var(nc: object) -> object | None:
     return None
 
 
-def inspect_file(path: str | Path, variable: str | None = None) -> CMIP6File:
-    """Read identity, calendar, units and time keys of one file (never raises).
+def inspect_file(
+    path: str | Path,
+    variable: str | None = None,
+    *,
+    identity: dict[str, str | None] | None = None,
+    version: str | None = None,
+    format: str = "netcdf",
+    said_by: str = "file name",
+) -> CMIP6File:
+    """Read identity, calendar, units and time keys of one file or Zarr store (never raises).
 
     Only the header and the time axis are read. ``variable`` overrides the
-    variable_id to look for. Anything unreadable is recorded as a :class:`Problem`.
+    variable_id to look for. ``identity`` (the columns of a catalog row, see
+    :mod:`smcore.io.esm`) replaces what the file name says, ``version`` the DRS folder's
+    version; ``said_by`` names where the identity came from in messages. ``format`` is
+    ``netcdf`` or ``zarr`` (a Zarr store, read with xarray). Anything unreadable is
+    recorded as a :class:`Problem`.
     """
-    import netCDF4
-
     path = Path(path)
-    fname = parse_filename(path)
-    ident: dict[str, str | None] = {k: getattr(fname, k) if fname else None for k in IDENTITY}
-    version = _version_of(path)
+    if identity is None:
+        fname = parse_filename(path)
+        ident: dict[str, str | None] = {k: getattr(fname, k) if fname else None for k in IDENTITY}
+    else:
+        ident = {k: identity.get(k) for k in IDENTITY}
+    if version is None:
+        version = _version_of(path)
     problems: list[Problem] = []
     p = str(path)
 
     def result(**extra: object) -> CMIP6File:
-        return CMIP6File(path=path, version=version, problems=tuple(problems), **ident, **extra)  # type: ignore[arg-type]
+        return CMIP6File(
+            path=path, version=version, problems=tuple(problems), format=format, **ident, **extra
+        )  # type: ignore[arg-type]
 
-    try:
-        nc = netCDF4.Dataset(path, "r")
-    except Exception as exc:  # noqa: BLE001 - any failure means the file cannot be used
-        problems.append(Problem("unreadable", f"{p}: unreadable: {_short(exc)}", p))
-        return result(frequency=frequency_of(ident["table_id"]))
+    if format == "zarr":
+        nc: Any = None
+        if not path.is_dir():
+            why = "no such Zarr store" if not path.exists() else "not a Zarr store (not a folder)"
+            problems.append(Problem("unreadable", f"{p}: unreadable: {why}", p))
+            return result(frequency=frequency_of(ident["table_id"]))
+        try:
+            nc = _ZarrHeader(path)
+        except Exception as exc:  # noqa: BLE001 - any failure means the store cannot be used
+            problems.append(Problem("unreadable", f"{p}: unreadable: {_short(exc)}", p))
+            return result(frequency=frequency_of(ident["table_id"]))
+    else:
+        import netCDF4
+
+        try:
+            empty = path.stat().st_size == 0
+        except OSError:
+            empty = False
+        if empty:
+            problems.append(Problem("unreadable", f"{p}: unreadable: empty file (0 bytes)", p))
+            return result(frequency=frequency_of(ident["table_id"]))
+        try:
+            nc = netCDF4.Dataset(path, "r")
+        except Exception as exc:  # noqa: BLE001 - any failure means the file cannot be used
+            problems.append(Problem("unreadable", f"{p}: unreadable: {_short(exc)}", p))
+            return result(frequency=frequency_of(ident["table_id"]))
     try:
         attrs = {
             "source_id": _attr(nc, "source_id"),
@@ -271,12 +320,17 @@ def inspect_file(path: str | Path, variable: str | None = None) -> CMIP6File:
                 problems.append(
                     Problem(
                         "identity",
-                        f"{p}: file name says {key}={ident[key]} "
+                        f"{p}: {said_by} says {key}={ident[key]} "
                         f"but the global attribute says {value}",
                         p,
                     )
                 )
-        freq = frequency_of(ident["table_id"], _attr(nc, "frequency"))
+        freq_attr = _attr(nc, "frequency")
+        freq = frequency_of(ident["table_id"], freq_attr)
+        by_table = table_frequency(ident["table_id"])
+        contradiction = freq_attr is not None and by_table is not None and freq != by_table
+        if contradiction:
+            freq = by_table  # trust the table and the time axis (checked below)
         var_name = variable or ident["variable_id"]
         units = None
         if var_name is None or var_name not in nc.variables:
@@ -294,6 +348,10 @@ def inspect_file(path: str | Path, variable: str | None = None) -> CMIP6File:
                 problems.append(Problem("time", f"{p}: no time coordinate", p))
             else:
                 calendar, keys = _read_time_keys(nc, tvar, freq, p, problems)
+        if contradiction:
+            problems.append(
+                _contradiction(p, freq_attr, ident["table_id"], freq, keys, calendar)  # type: ignore[arg-type]
+            )
         return result(
             frequency=freq,
             calendar=calendar,
@@ -309,6 +367,86 @@ def inspect_file(path: str | Path, variable: str | None = None) -> CMIP6File:
         return result(frequency=frequency_of(ident["table_id"]))
     finally:
         nc.close()
+
+
+class _ZarrVariable:
+    """A Zarr store's variable seen like a ``netCDF4.Variable``: attributes, ``ndim``, ``[:]``."""
+
+    def __init__(self, var: xr.Variable) -> None:
+        self._var = var
+        self.ndim = var.ndim
+
+    def __getattr__(self, name: str) -> Any:
+        attrs = self.__dict__["_var"].attrs
+        if name in attrs:
+            return attrs[name]
+        raise AttributeError(name)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return np.asarray(self._var.values)[key]
+
+
+class _ZarrHeader:
+    """A Zarr store seen like a ``netCDF4.Dataset`` (global attributes, ``variables``).
+
+    Opened with xarray without decoding times or masks, so the time axis is the raw numbers
+    with their ``units`` and ``calendar``, as :func:`inspect_file` reads them from NetCDF.
+    Only the variables that are read (time, bounds, lat, lon) load data.
+    """
+
+    def __init__(self, path: Path) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self._ds = xr.open_zarr(
+                path, decode_times=False, decode_timedelta=False, mask_and_scale=False,
+                consolidated=None, chunks=None,
+            )
+        self.variables = {str(k): _ZarrVariable(v) for k, v in self._ds.variables.items()}
+
+    def __getattr__(self, name: str) -> Any:
+        attrs = self.__dict__["_ds"].attrs
+        if name in attrs:
+            return attrs[name]
+        raise AttributeError(name)
+
+    def close(self) -> None:
+        self._ds.close()
+
+
+def engine_of(path: str | Path) -> str | None:
+    """The xarray engine of a CMIP6 asset: ``zarr`` for a Zarr store (a folder), else default."""
+    return "zarr" if Path(path).is_dir() else None
+
+
+_FREQ_WORDS = {"mon": "monthly", "day": "daily", "yr": "yearly", "subhr": "sub-daily"}
+
+
+def _contradiction(
+    p: str, attr: str, table: str, freq: str, keys: Sequence[int], calendar: str | None
+) -> Problem:
+    """The note on a ``frequency`` attribute that contradicts the table (and the time axis)."""
+    said = f"the frequency attribute says {attr!r}"
+    if attr.endswith("C"):
+        said += " (a climatology)"
+    elif attr.startswith("fx"):
+        said += " (a fixed field)"
+    if freq == "fx":
+        return Problem(
+            "metadata", f"{p}: {said} but the table {table} is a fixed field; read as fx", p
+        )
+    if keys:
+        first = key_label(freq, min(keys), calendar or "standard")
+        last = key_label(freq, max(keys), calendar or "standard")
+        word = _FREQ_WORDS.get(freq, freq)
+        axis = f"its time axis holds {len(keys)} {word} steps ({first}..{last})"
+    else:
+        axis = "its time axis could not be read"
+    return Problem(
+        "metadata",
+        f"{p}: {said} but the table {table} is {_FREQ_WORDS.get(freq, freq)} and {axis}; "
+        f"read as {freq} (table and time axis trusted)",
+        p,
+    )
 
 
 def _read_lat_lon(nc: object) -> tuple[np.ndarray | None, np.ndarray | None, str | None]:
@@ -411,9 +549,15 @@ def open_files(
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                ds = xr.open_dataset(
-                    f.path, decode_times=False, decode_timedelta=False, cache=False
-                )
+                if f.format == "zarr":
+                    ds = xr.open_dataset(
+                        f.path, engine="zarr", decode_times=False, decode_timedelta=False,
+                        chunks=None, consolidated=None,
+                    )
+                else:
+                    ds = xr.open_dataset(
+                        f.path, decode_times=False, decode_timedelta=False, cache=False
+                    )
         except Exception as exc:  # noqa: BLE001
             raise ValueError(f"{f.path}: unreadable: {_short(exc)}") from exc
         if variable not in ds.data_vars:

@@ -96,6 +96,12 @@ def open_era5_file(
     """
     path = Path(path)
     try:
+        empty = path.stat().st_size == 0
+    except OSError:
+        empty = False
+    if empty:
+        raise InputError(path, "empty file (0 bytes): an interrupted download? fetch it again")
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ds = xr.open_dataset(path, decode_timedelta=False, cache=False)
@@ -143,10 +149,54 @@ def open_era5_file(
     keys = years * 12 + months - 1
     uniq, counts = np.unique(keys, return_counts=True)
     if np.any(counts > 1):
-        raise InputError(path, f"duplicate month {key_label('mon', int(uniq[counts > 1][0]))}")
+        _refuse_several_steps_a_month(path, variable, times.values, keys, uniq, counts)
     da = da.drop_vars([c for c in da.coords if c not in ("lat", "lon")])
     da = da.assign_coords(time=key_to_month_start(keys)).sortby("time")
     return da.transpose("time", "lat", "lon")
+
+
+def _step_seconds(values: np.ndarray) -> float | None:
+    """The most common step between sorted time values, in seconds (``None`` if unknown)."""
+    try:
+        if np.issubdtype(values.dtype, np.datetime64):
+            secs = np.diff(np.sort(values)) / np.timedelta64(1, "s")
+        else:  # cftime dates
+            ordered = sorted(values)
+            pairs = zip(ordered[:-1], ordered[1:], strict=True)
+            secs = np.array([(b - a).total_seconds() for a, b in pairs])
+    except (TypeError, AttributeError, ValueError):
+        return None
+    secs = secs[secs > 0]
+    return float(np.median(secs)) if secs.size else None
+
+
+def _refuse_several_steps_a_month(
+    path: Path,
+    variable: str,
+    values: np.ndarray,
+    keys: np.ndarray,
+    uniq: np.ndarray,
+    counts: np.ndarray,
+) -> None:
+    """Raise for months holding more than one time step: duplicates, or data that is not monthly."""
+    k = int(uniq[counts > 1][0])
+    label = key_label("mon", k)
+    in_month = values[keys == k]
+    if len(set(in_month.tolist())) == 1:
+        raise InputError(path, f"duplicate month {label}")
+    step = _step_seconds(values)
+    if step is not None and step <= 1.5 * 3600:
+        kind = "hourly"
+    elif step is not None and step <= 1.5 * 86400:
+        kind = "daily"
+    else:
+        kind = "sub-monthly"
+    raise InputError(
+        path,
+        f"{variable} is not monthly: {values.size} time steps in {uniq.size} month(s), "
+        f"{kind} steps ({int(counts[uniq == k][0])} in {label}); the reference must be "
+        "monthly means (ERA5-Land 'monthly averaged reanalysis')",
+    )
 
 
 def open_era5(

@@ -18,14 +18,23 @@ volumetric percent          ``%``, ``percent``  ÷ 100
 ==========================  ==================  =======================================
 
 Anything else is rejected with a one-line :class:`~smcore.errors.InputError`.
+
+After conversion, :func:`check_plausible` refuses values a volume fraction cannot take, in
+the spirit of ESMValCore's CMOR checks: negative values, values above 1 m3 m-3 (both beyond
+:data:`BOUNDS_TOLERANCE`), and a median outside :data:`PLAUSIBLE_MEDIAN` — the signature of
+mislabelled units (m3 m-3 labelled ``kg m-2`` gives medians near 0.002; kg m-2 labelled
+``1`` gives values of tens).
 """
 
 from __future__ import annotations
 
 import re
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import xarray as xr
 
 from smcore.errors import InputError
@@ -36,6 +45,9 @@ __all__ = [
     "soil_moisture_kind",
     "to_volumetric",
     "check_soil_moisture_units",
+    "check_plausible",
+    "BOUNDS_TOLERANCE",
+    "PLAUSIBLE_MEDIAN",
     "VOLUMETRIC_UNITS",
     "CMIP6_STANDARD_UNITS",
 ]
@@ -176,3 +188,68 @@ def to_volumetric(
     if kind == "areal":
         out.attrs["layer_depth_mm"] = float(layer_depth_mm)
     return out.rename(da.name)
+
+
+BOUNDS_TOLERANCE = 0.01
+"""m3 m-3 beyond 0 and 1 that converted soil moisture may reach (rounding, packing)."""
+
+PLAUSIBLE_MEDIAN = (0.01, 0.8)
+"""Range (m3 m-3) of a plausible median of surface soil moisture over a domain's land."""
+
+
+def check_plausible(
+    values: np.ndarray,
+    *,
+    source: str | Path | None,
+    units: str | None,
+    what: str = "soil moisture",
+    locate: Callable[[int], str | Path | None] | None = None,
+    layer_depth_mm: float | None = None,
+) -> None:
+    """Refuse converted soil moisture (m3 m-3) that no volume fraction can be.
+
+    ``values`` is ``(time, ...)`` after conversion from ``units``; NaN are ignored. Raises a
+    one-line :class:`InputError` naming the file (``locate(time_index)`` gives the file of a
+    time step, else ``source``) for negative values, values above 1 (beyond
+    :data:`BOUNDS_TOLERANCE`) and a median outside :data:`PLAUSIBLE_MEDIAN`, the last two as
+    "probably mislabelled units".
+    """
+    arr = np.asarray(values)
+    rows = arr.reshape(arr.shape[0] if arr.ndim else 1, -1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN time steps
+        row_min, row_max = np.nanmin(rows, axis=1), np.nanmax(rows, axis=1)
+    if not np.isfinite(row_min).any():
+        return
+    i_lo, i_hi = int(np.nanargmin(row_min)), int(np.nanargmax(row_max))
+    lo, hi = float(row_min[i_lo]), float(row_max[i_hi])
+
+    def where(i: int) -> str | Path | None:
+        return (locate(i) if locate is not None else None) or source
+
+    conv = f"after conversion from {units!r}"
+    if layer_depth_mm is not None and soil_moisture_kind(units) == "areal":
+        conv += f" (÷ layer depth {layer_depth_mm:g} mm)"
+    if lo < -BOUNDS_TOLERANCE:
+        raise InputError(
+            where(i_lo),
+            f"{what} has negative values (down to {lo:.3g} m3 m-3 {conv}): "
+            "soil moisture cannot be negative (a wrong fill value or offset?)",
+        )
+    if hi > 1.0 + BOUNDS_TOLERANCE:
+        raise InputError(
+            where(i_hi),
+            f"{what} reaches {hi:.3g} m3 m-3 {conv}, above 1 (a volume fraction lies in 0-1): "
+            "probably mislabelled units",
+        )
+    # whole time steps, evenly spread, about 2 million values: a median to two digits
+    sample = rows[:: max(1, rows.size // 2_000_000)]
+    sample = sample[np.isfinite(sample)]
+    median = float(np.median(sample)) if sample.size else float(np.nanmedian(rows))
+    m0, m1 = PLAUSIBLE_MEDIAN
+    if not m0 <= median <= m1:
+        raise InputError(
+            source,
+            f"{what} has a median of {median:.3g} m3 m-3 {conv}, implausible for soil "
+            f"moisture (expected {m0:g}-{m1:g}): probably mislabelled units",
+        )

@@ -3,7 +3,7 @@
 The steps of ``smcore prepare`` as functions::
 
     from smcore.prep import prepare, open_prepared
-    result = prepare(cfg, "cmip6/", "era5land/", "work/")  # reuses an up-to-date store
+    result = prepare(cfg, "work/", cmip6="cmip6/", era5="era5land/")  # reuses an up-to-date store
     data = open_prepared("work/")  # lazy view: .static, .inputs(exp), .channels
 
 and the pieces: :func:`plan_channels` (catalog → experiments, members, channels),

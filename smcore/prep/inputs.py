@@ -4,14 +4,19 @@ For each (model, experiment) the files holding the requested months are opened l
 and concatenated, converted to m3 m-3 from their ``units`` attribute, put in the
 target's longitude convention with ascending latitude, cut to the domain plus a margin,
 their ocean (NaN) cells filled with the nearest land value (so that the sea does not
-pull coastal cells towards NaN) and interpolated bilinearly to the coarse grid.
+pull coastal cells towards NaN) and interpolated bilinearly to the coarse grid. The
+converted domain data are checked on the way (:func:`check_values`): a month without any
+valid value, negative values, values above 1 m3 m-3 or an implausible median are refused
+with a one-line error naming the file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+import dask
 import numpy as np
 import xarray as xr
 
@@ -19,12 +24,13 @@ from smcore.config import Config
 from smcore.distributed import map_tasks
 from smcore.errors import InputError
 from smcore.io.catalog import CMIP6Dataset
-from smcore.io.cmip6 import CMIP6File, Problem, key_label, open_files
-from smcore.io.units import check_soil_moisture_units, to_volumetric
-from smcore.regrid import GridError, bilinear, domain_coverage, fill_nearest, select_domain
+from smcore.io.cmip6 import CMIP6File, Problem, engine_of, key_label, open_files
+from smcore.io.units import check_plausible, check_soil_moisture_units, to_volumetric
+from smcore.regrid import GridError, bilinear_to_grid, domain_coverage, fill_nearest, select_domain
 
 __all__ = [
     "check_dataset",
+    "check_values",
     "plan_dataset",
     "model_input",
     "compute_inputs",
@@ -116,12 +122,10 @@ def to_target_convention(da: xr.DataArray, cfg: Config) -> xr.DataArray:
     return select_domain(da, cfg.target, cfg.domain_margin_deg)
 
 
-def model_input(ds: CMIP6Dataset, cfg: Config, keys: Sequence[int] | np.ndarray) -> xr.DataArray:
-    """One model's experiment on the coarse grid, lazily: ``(time, clat, clon)`` float32 m3 m-3.
-
-    ``keys`` are the monthly keys wanted (see :func:`smcore.io.cmip6.month_range`).
-    All checks happen here, before any data is read.
-    """
+def _volumetric(
+    ds: CMIP6Dataset, cfg: Config, keys: Sequence[int] | np.ndarray
+) -> tuple[list[CMIP6File], float, xr.DataArray]:
+    """The checked files, the coverage and the domain-cut data in m3 m-3 (lazy, native grid)."""
     files, coverage = plan_dataset(ds, cfg, keys)
     try:
         raw = open_files(
@@ -134,17 +138,85 @@ def model_input(ds: CMIP6Dataset, cfg: Config, keys: Sequence[int] | np.ndarray)
     except ValueError as exc:
         raise InputError(None, str(exc)) from exc
     vol = to_volumetric(raw, raw.attrs.get("units"), cfg.layer_depth_mm, source=files[0].path)
-    out = bilinear(fill_nearest(vol), cfg.coarse, names=("clat", "clon"), skipna=False)
+    return files, coverage, vol
+
+
+def _on_coarse_grid(
+    vol: xr.DataArray, cfg: Config, files: Sequence[CMIP6File], coverage: float
+) -> xr.DataArray:
+    out = bilinear_to_grid(fill_nearest(vol), cfg.coarse, names=("clat", "clon"), skipna=False)
     out.attrs.update(vol.attrs)
     out.attrs["coverage"] = coverage
     out.attrs["source_files"] = [str(f.path) for f in files]
     return out
 
 
+def model_input(ds: CMIP6Dataset, cfg: Config, keys: Sequence[int] | np.ndarray) -> xr.DataArray:
+    """One model's experiment on the coarse grid, lazily: ``(time, clat, clon)`` float32 m3 m-3.
+
+    ``keys`` are the monthly keys wanted (see :func:`smcore.io.cmip6.month_range`).
+    All checks happen here, before any data is read.
+    """
+    files, coverage, vol = _volumetric(ds, cfg, keys)
+    return _on_coarse_grid(vol, cfg, files, coverage)
+
+
+def _file_of_month(files: Sequence[CMIP6File], keys: np.ndarray) -> Callable[[int], Path | None]:
+    """``f(i)``: the file holding month ``keys[i]``."""
+    owner = {int(k): f.path for f in files for k in f.keys}
+
+    def locate(i: int) -> Path | None:
+        return owner.get(int(keys[i]))
+
+    return locate
+
+
+def check_values(
+    ds: CMIP6Dataset,
+    vol: np.ndarray,
+    keys: Sequence[int] | np.ndarray,
+    files: Sequence[CMIP6File],
+    units: str | None,
+    layer_depth_mm: float,
+) -> None:
+    """Refuse a dataset whose converted domain data ``vol(time, lat, lon)`` cannot be right.
+
+    A month with no valid value over the domain (a file holding only fill values would
+    otherwise be filled with the training mean), negative values (e.g. an undeclared fill
+    value), values above 1 m3 m-3 and an implausible median (:func:`smcore.io.units.check_plausible`). One-line
+    :class:`InputError` naming the file.
+    """
+    keys = np.asarray(sorted(int(k) for k in keys), dtype=np.int64)
+    locate = _file_of_month(files, keys)
+    empty = ~np.isfinite(vol.reshape(vol.shape[0], -1)).any(axis=1)
+    if empty.any():
+        first = int(np.flatnonzero(empty)[0])
+        path = locate(first)
+        in_file = [i for i in np.flatnonzero(empty) if locate(int(i)) == path]
+        total = sum(1 for i in range(len(keys)) if locate(i) == path)
+        span = (
+            f"all its {total} months" if len(in_file) == total
+            else f"{len(in_file)} of its {total} months, first {key_label('mon', int(keys[first]))}"
+        )
+        raise InputError(
+            path or (files[0].path if files else None),
+            f"{_label(ds)}: {ds.variable_id or 'data'} is all NaN over the domain in {span} "
+            "(missing data or an undeclared fill value)",
+        )
+    check_plausible(
+        vol,
+        source=files[0].path if files else None,
+        units=units,
+        what=f"{_label(ds)} {ds.variable_id or 'soil moisture'}",
+        locate=locate,
+        layer_depth_mm=layer_depth_mm,
+    )
+
+
 def _find_bad_file(paths: Sequence[str], variable: str) -> tuple[str, str] | None:
     for p in paths:
         try:
-            with xr.open_dataset(p, decode_times=False) as ds:
+            with xr.open_dataset(p, decode_times=False, engine=engine_of(p)) as ds:
                 ds[variable].load()
         except Exception as exc:  # noqa: BLE001
             return p, str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(
@@ -162,15 +234,22 @@ def regrid_dataset(
     all a task holds). Raises :class:`InputError` naming the file when data cannot be
     read or is all NaN.
     """
-    da = model_input(ds, cfg, keys)
+    checked, coverage, vol = _volumetric(ds, cfg, keys)
+    da = _on_coarse_grid(vol, cfg, checked, coverage)
     files = list(da.attrs.get("source_files", []))
     try:
-        values = np.asarray(da.compute().values, dtype="float32")
+        # one pass over the files: the converted domain data (checked) and the coarse grid
+        native, coarse = dask.compute(vol.data, da.data)
     except Exception as exc:  # noqa: BLE001 - find the culprit and name it
         bad = _find_bad_file(files, cfg.variable)
         if bad is not None:
-            raise InputError(bad[0], f"unreadable: {bad[1]}") from exc
+            raise InputError(bad[0], f"unreadable data: {bad[1]}") from exc
         raise
+    check_values(
+        ds, np.asarray(native), keys, checked, vol.attrs.get("source_units"), cfg.layer_depth_mm
+    )
+    del native
+    values = np.asarray(coarse, dtype="float32")
     if not np.isfinite(values).any():
         raise InputError(
             files[0] if files else None,

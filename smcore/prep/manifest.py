@@ -20,8 +20,13 @@ def candidate_cmip6_files(root: str | Path, variable: str, table_id: str) -> lis
     """NetCDF files under ``root`` that may hold ``variable`` of ``table_id``.
 
     Files with DRS names of other variables or tables are left out; files whose
-    names are not DRS names are kept (their attributes decide).
+    names are not DRS names are kept (their attributes decide). For an intake-esm catalog
+    (:mod:`smcore.io.esm`): its JSON, its CSV and every file of its selected assets.
     """
+    from smcore.io.esm import catalog_inputs, is_catalog
+
+    if is_catalog(root):
+        return catalog_inputs(root, variable, table_id)
     out = []
     for p in find_netcdf(root):
         name = parse_filename(p)
@@ -58,11 +63,22 @@ def fingerprint(
 
 
 def is_up_to_date(wd: WorkDir, fp: str) -> bool:
-    """True when ``wd`` holds a complete prepared store made from the same fingerprint."""
+    """True when ``wd`` holds a complete prepared store made from the same fingerprint.
+
+    The store must also be the one the manifest was written with (its ``store`` record: the
+    size and modification time of the consolidated metadata).
+    """
     if not (wd.manifest.exists() and (wd.prepared_store / ".zmetadata").exists()):
         return False
     try:
         manifest = json.loads(wd.manifest.read_text())
     except (OSError, ValueError):
         return False
-    return manifest.get("fingerprint") == fp
+    if manifest.get("fingerprint") != fp:
+        return False
+    recorded = manifest.get("store")
+    if recorded is None:
+        return True  # a manifest of an older smcore: the fingerprint is all it has
+    from smcore.prep.store import store_state
+
+    return bool(recorded == store_state(wd.prepared_store))

@@ -29,7 +29,7 @@ from smcore import __version__
 from smcore.config import Config
 from smcore.errors import InputError
 from smcore.io.catalog import scan
-from smcore.io.cmip6 import month_range
+from smcore.io.cmip6 import key_label, month_range
 from smcore.io.era5 import find_era5_files, open_era5
 from smcore.prep import geography
 from smcore.prep.assemble import fill_with_mean, input_statistics, inputs_dataarray, static_dataset
@@ -46,7 +46,7 @@ from smcore.prep.reference import (
 from smcore.prep.store import PreparedData, open_prepared, write_prepared
 from smcore.workdir import WorkDir
 
-__all__ = ["PrepareResult", "prepare", "plan_channels"]
+__all__ = ["PrepareResult", "prepare", "plan_channels", "land_cells"]
 
 
 @dataclass
@@ -92,7 +92,7 @@ def plan_channels(
         notes += [
             f"{d.source_id} {d.experiment_id}: {p}"
             for p in d.problems
-            if p.kind in ("identity", "version", "units")
+            if p.kind in ("identity", "version", "units", "metadata")
         ]
     if not plan.channels:
         raise InputError(
@@ -103,23 +103,70 @@ def plan_channels(
     return plan, notes
 
 
+def land_cells(
+    reference: np.ndarray, china: np.ndarray, land: np.ndarray, keys: np.ndarray
+) -> dict[str, Any]:
+    """How many target cells inside China became study land, how many were dropped and why.
+
+    ``reference`` is ``(time, lat, lon)`` with months ``keys``. A cell is dropped when its
+    reference is missing in some months (``partly_missing``; the first such month is given)
+    or in every month (``no_reference``: water, or outside the reference's grid). ``note`` is
+    the line printed and kept in the manifest's notes (empty when nothing was dropped).
+    """
+    inside = np.asarray(china, dtype=bool)
+    finite = np.isfinite(reference)
+    some = finite.any(axis=0)
+    partly = inside & some & ~finite.all(axis=0)
+    none = inside & ~some
+    first = None
+    if partly.any():
+        missing_months = (~finite[:, partly]).any(axis=1)
+        first = key_label("mon", int(keys[int(np.flatnonzero(missing_months)[0])]))
+    out: dict[str, Any] = {
+        "inside_china": int(inside.sum()),
+        "kept": int(land.sum()),
+        "partly_missing": int(partly.sum()),
+        "no_reference": int(none.sum()),
+        "first_missing_month": first,
+    }
+    parts = []
+    if partly.any():
+        parts.append(
+            f"{out['partly_missing']} whose reference is missing in some months (first {first})"
+        )
+    if none.any():
+        parts.append(
+            f"{out['no_reference']} without reference in any month (water, or outside the "
+            "reference grid)"
+        )
+    out["note"] = (
+        f"reference: dropped {out['partly_missing'] + out['no_reference']} of "
+        f"{out['inside_china']} cells inside China: " + " and ".join(parts)
+        + f"; {out['kept']} land cells kept"
+        if parts
+        else ""
+    )
+    return out
+
+
 def prepare(
     cfg: Config,
-    cmip6: str | Path,
-    era5: str | Path,
     workdir: str | Path | WorkDir,
     *,
+    cmip6: str | Path,
+    era5: str | Path,
     experiments: Sequence[str] | None = None,
     members: Mapping[str, str] | None = None,
     exclude: Sequence[str] = (),
     force: bool = False,
-    progress: bool = False,
-    report: Callable[[str], None] | None = None,
+    progress: bool = True,
+    report: Callable[[str], None] = print,
     client: Any = None,
 ) -> PrepareResult:
     """Prepare the study's arrays in ``workdir/prepared`` (see docs/workdir.md).
 
-    ``experiments=None`` prepares historical and every scenario found; ``members``
+    ``cmip6`` is the folder of CMIP6 files, ``era5`` the ERA5-Land files (folder, file or
+    glob). ``experiments=None`` prepares historical and every scenario found; ``members``
     overrides configured members (``{source_id: member_id}``); ``exclude`` drops models.
     A rerun with unchanged inputs, configuration and options reuses the store unless
     ``force``. ``client`` (a ``distributed.Client``, see :mod:`smcore.distributed`) runs
@@ -128,8 +175,9 @@ def prepare(
     :class:`InputError`/:class:`~smcore.errors.ConfigError` with a one-line message on
     bad input, before anything is written.
     """
-    say = report or (lambda _msg: None)
+    say = report
     wd = workdir if isinstance(workdir, WorkDir) else WorkDir(workdir)
+    wd.sweep()  # temporaries of a killed earlier run
     cmip6 = Path(cmip6)
     era5_files = find_era5_files(era5)
     cmip6_files = candidate_cmip6_files(cmip6, cfg.variable, cfg.table_id)
@@ -174,9 +222,22 @@ def prepare(
     windows = {e: hist_keys if e == "historical" else fut_keys for e in plan.experiments}
     order = [(src, exp) for exp in plan.experiments for src in plan.channels]
     used: set[str] = {str(f) for f in era5_files}
+    datasets: list[dict[str, Any]] = []  # provenance: what each channel was read from
     for src, exp in order:
-        files, coverage = plan_dataset(plan.datasets[(src, exp)], cfg, windows[exp])
+        d = plan.datasets[(src, exp)]
+        files, coverage = plan_dataset(d, cfg, windows[exp])
         used.update(str(f.path) for f in files)
+        datasets.append(
+            {
+                "source_id": src,
+                "experiment_id": exp,
+                "member_id": d.member_id,
+                "grid_label": d.grid_label,
+                "version": d.version,
+                "format": files[0].format if files else None,
+                "files": [str(Path(f.path).resolve()) for f in files],
+            }
+        )
         if coverage < 1.0:
             say(
                 f"{src} {exp}: the grid spans {coverage:.0%} of the domain; "
@@ -188,6 +249,10 @@ def prepare(
         ref_lazy, ref, hist_keys, progress=progress, client=client, cfg=cfg
     )
     land = land_mask(reference, china, era5)
+    cells = land_cells(reference, china, land, hist_keys)
+    if cells["note"]:
+        notes.append(cells["note"])
+        say(cells["note"])
     reference[:, ~land] = np.nan
     clim, y_mean, y_std = training_statistics(reference, land, hist_keys, cfg.periods.train)
     stacked = compute_inputs(
@@ -218,9 +283,11 @@ def prepare(
         "members": plan.members,
         "excluded": plan.excluded,
         "inputs": file_records(Path(p) for p in sorted(used)),
+        "datasets": datasets,
         "fingerprint": fp,
         "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "sources": {"cmip6": str(cmip6.resolve()), "era5": os.path.abspath(str(era5))},
+        "land_cells": {k: v for k, v in cells.items() if k != "note"},
         "notes": notes,
     }
     data = write_prepared(wd, static, inputs, manifest)

@@ -15,8 +15,9 @@ from smcore.distributed import map_tasks
 from smcore.errors import InputError
 from smcore.io.cmip6 import key_label, key_to_month_start, month_range
 from smcore.io.era5 import ReferenceData, open_era5
+from smcore.io.units import check_plausible
 from smcore.prep.inputs import to_target_convention
-from smcore.regrid import GridError, bilinear
+from smcore.regrid import GridError, bilinear_to_grid
 
 __all__ = [
     "check_splits",
@@ -84,7 +85,7 @@ def reference_on_target(
         da = to_target_convention(da, cfg)
     except GridError as exc:
         raise InputError(ref.files[0], str(exc)) from exc
-    return bilinear(da, cfg.target, names=("lat", "lon"), min_weight=REFERENCE_MIN_WEIGHT)
+    return bilinear_to_grid(da, cfg.target, names=("lat", "lon"), min_weight=REFERENCE_MIN_WEIGHT)
 
 
 def reference_block(job: tuple[list[Path], Config, np.ndarray]) -> np.ndarray:
@@ -101,7 +102,24 @@ def reference_block(job: tuple[list[Path], Config, np.ndarray]) -> np.ndarray:
         files, cfg.reference_variable, transform=lambda da: to_target_convention(da, cfg)
     )
     da = reference_on_target(ref, cfg, keys)
-    return np.asarray(da.compute().values, dtype="float32")
+    return _read_block(da, files, cfg.reference_variable)
+
+
+def _read_block(da: xr.DataArray, files: Sequence[Path], variable: str) -> np.ndarray:
+    """``da`` computed; a file whose data cannot be read (e.g. a corrupted chunk) is named."""
+    try:
+        return np.asarray(da.compute().values, dtype="float32")
+    except Exception as exc:  # noqa: BLE001 - find the culprit and name it
+        for path in dict.fromkeys(files):
+            try:
+                with xr.open_dataset(path, cache=False) as ds:
+                    ds[variable].load()
+            except Exception as bad:  # noqa: BLE001
+                text = str(bad).strip().splitlines()[0][:200] if str(bad).strip() else type(
+                    bad
+                ).__name__
+                raise InputError(path, f"unreadable data: {text}") from exc
+        raise
 
 
 def compute_reference(
@@ -118,15 +136,21 @@ def compute_reference(
     Without ``client`` the blocks are computed here one after another. With a
     ``distributed.Client`` (and ``cfg``) each block is one task that opens only the
     files of its years (:func:`reference_block`); the numbers are identical. Returns
-    ``array(time, lat, lon)`` float32. Raises :class:`InputError` naming the file when a
-    month has no valid value over the domain.
+    ``array(time, lat, lon)`` float32. Raises :class:`InputError` naming the file when its
+    data cannot be read (e.g. a corrupted chunk behind an intact header), a month has no
+    valid value over the domain, or the values are not those of a volume fraction
+    (:func:`smcore.io.units.check_plausible`).
     """
     keys = np.asarray(keys)
     out = np.empty(da.shape, dtype="float32")
     starts = list(range(0, da.sizes["time"], block))
     if client is None:
         blocks: Any = (
-            np.asarray(da.isel(time=slice(i, i + block)).compute().values, dtype="float32")
+            _read_block(
+                da.isel(time=slice(i, i + block)),
+                [ref.file_of(int(k)) for k in keys[i : i + block]],
+                str(ref.data.name or "swvl1"),
+            )
             for i in starts
         )
     else:
@@ -149,6 +173,13 @@ def compute_reference(
         out[i : i + block] = chunk
         bar.update(chunk.shape[0])
     bar.close()
+    check_plausible(
+        out,
+        source=ref.files[0],
+        units=ref.data.attrs.get("source_units"),
+        what=f"reference {ref.data.name or ''}".strip(),
+        locate=lambda t: ref.file_of(int(keys[t])),
+    )
     return out
 
 

@@ -21,7 +21,7 @@ from smcore.errors import InputError
 from smcore.io.atomic import atomic_dir, write_json
 from smcore.workdir import WorkDir
 
-__all__ = ["PreparedData", "open_prepared", "write_prepared", "split_years"]
+__all__ = ["PreparedData", "open_prepared", "write_prepared", "split_years", "store_state"]
 
 _PROVENANCE = (
     "Conventions",
@@ -129,8 +129,6 @@ def write_prepared(
     manifest = dict(manifest)
     manifest["experiments"] = list(inputs)
     wd.prepared.mkdir(parents=True, exist_ok=True)
-    if wd.manifest.exists():
-        wd.manifest.unlink()  # the store below is about to change
     with atomic_dir(wd.prepared_store) as tmp:
         static.to_zarr(tmp, mode="w", consolidated=True, zarr_format=2)
         for exp, da in inputs.items():
@@ -138,5 +136,22 @@ def write_prepared(
             group.attrs = {k: static.attrs[k] for k in _PROVENANCE if k in static.attrs}
             group.attrs["title"] = f"smcore prepared inputs ({exp})"
             group.to_zarr(tmp, group=f"inputs/{exp}", mode="w", consolidated=True, zarr_format=2)
+        # The store is complete: the old manifest goes just before the swap, so that an
+        # interruption until here leaves the previous store and manifest as they were.
+        wd.manifest.unlink(missing_ok=True)
+    manifest["store"] = store_state(wd.prepared_store)
     write_json(manifest, wd.manifest)
     return open_prepared(wd)
+
+
+def store_state(store: str | Path) -> dict[str, Any]:
+    """Size and modification time of the store's consolidated metadata (``.zmetadata``).
+
+    Recorded in the manifest: a store rewritten or swapped since no longer matches it.
+    """
+    meta = Path(store) / ".zmetadata"
+    try:
+        st = meta.stat()
+    except FileNotFoundError:
+        return {"zmetadata": None}
+    return {"zmetadata": [st.st_size, st.st_mtime_ns]}

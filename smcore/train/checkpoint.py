@@ -41,8 +41,10 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
     missing = [k for k in REQUIRED_KEYS if k not in state]
     if missing:
         raise ValueError(f"checkpoint state lacks {', '.join(missing)}")
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        # a file object, not a path: torch names the archive's records after the file, and a
+        # temporary name would make identical checkpoints differ byte for byte
+        torch.save(state, fh)
     return Path(path)
 
 

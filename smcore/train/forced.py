@@ -17,15 +17,50 @@ The product is then ``training climatology + ensemble-mean slow anomaly (bilinea
 fine grid) + network(fast anomalies)``: forced change enters with unit gain, like the
 bias-corrected ensemble mean, and the network fuses and downscales the monthly variability.
 
+The second half of the module reads the model series whose slow part a period needs from the
+prepared store: a scenario continues the historical record, the historical record is continued
+by the scenarios' mean, and :class:`AnomalySource` reads only the months a block needs.
+
 Arrays: anomalies ``(T, C, h, w)`` m3 m-3 with times as numpy datetime64.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import pandas as pd
+import torch
+import torch.nn.functional as F
+import xarray as xr
 
-__all__ = ["decimal_years", "local_linear_matrix", "window_margin", "slow_anomalies"]
+if TYPE_CHECKING:  # types only: this module imports without netCDF4, zarr, dask or cftime
+    from smcore.prep.store import PreparedData
+    from smcore.train.normalization import Normalization
+
+__all__ = [
+    "INPUT_DIMS",
+    "month_index",
+    "decimal_years",
+    "local_linear_matrix",
+    "window_margin",
+    "slow_anomalies",
+    "ensemble_on_fine",
+    "scenario_continuation",
+    "historical_slow",
+    "slow_series",
+    "AnomalySource",
+    "anomaly_source",
+]
+
+INPUT_DIMS = ("time", "model", "clat", "clon")
+"""Dimension order of the prepared store's model inputs."""
+
+
+def month_index(time: Any) -> np.ndarray:
+    """Calendar month (0 = January … 11 = December) of each time value, int64 (T,)."""
+    return np.asarray(pd.DatetimeIndex(np.asarray(time)).month, dtype=np.int64) - 1
 
 
 def decimal_years(time: np.ndarray) -> np.ndarray:
@@ -85,3 +120,136 @@ def slow_anomalies(
             raise ValueError(f"no source month {m} for the slow anomalies")
         out[d] = local_linear_matrix(src_t[k], dst_t[d], window) @ src[k]
     return out.reshape((len(dst_t),) + tuple(np.shape(src_anom)[1:])).astype(np.float32)
+
+
+def ensemble_on_fine(
+    slow: np.ndarray, shape: tuple[int, int], weights: np.ndarray | None = None
+) -> np.ndarray:
+    """Mean over models of coarse slow anomalies (T, C, h, w), bilinear to the fine grid (T, H, W).
+
+    ``weights`` (C,), summing to 1, weight the models (:mod:`smcore.train.weights`); None:
+    equal weights. Uses the same interpolation as the network's input path
+    (``align_corners=False``).
+    """
+    if weights is None:
+        mean = slow.mean(axis=1, keepdims=True)
+    else:
+        w = np.asarray(weights, dtype=np.float64)
+        mean = np.tensordot(np.asarray(slow, dtype=np.float64), w, axes=(1, 0))[:, None]
+    mean = np.ascontiguousarray(mean, dtype=np.float32)
+    fine = F.interpolate(torch.from_numpy(mean), size=shape, mode="bilinear", align_corners=False)
+    return fine[:, 0].numpy()
+
+
+# -- the series behind the slow anomalies, read from the prepared store ----------------------
+def scenario_continuation(
+    prepared: PreparedData, after: np.datetime64, margin: np.timedelta64
+) -> xr.DataArray | None:
+    """Mean over the prepared scenarios of their inputs in the ``margin`` after ``after``.
+
+    Returns (time, model, clat, clon) m3 m-3 (the months every scenario has), or None when
+    no scenario was prepared. The historical record ends where the scenarios begin, so a
+    local-linear fit at its last years is one-sided; continuing the series with the
+    scenarios (which share their first decade of forcing) centres the fit there.
+    """
+    ssps = [e for e in prepared.experiments if e != "historical"]
+    if not ssps:
+        return None
+    end = np.datetime64(after) + margin
+    parts = []
+    for exp in ssps:
+        da = prepared.inputs(exp).transpose(*INPUT_DIMS)
+        t = np.asarray(da["time"].values)
+        keep = np.flatnonzero((t > after) & (t <= end))
+        parts.append(da.isel(time=keep).load())
+    if any(p.sizes["time"] == 0 for p in parts):
+        return None
+    return xr.concat(parts, dim="experiment", join="inner").mean("experiment").astype(np.float32)
+
+
+def historical_slow(
+    norm: Normalization, x: np.ndarray, time: np.ndarray, continuation: xr.DataArray | None = None
+) -> np.ndarray:
+    """Slow anomalies (T, C, h, w) of the historical inputs ``x`` (T, C, h, w) at ``time``.
+
+    Computed from the series itself, continued by ``continuation`` (months after ``time``,
+    see :func:`scenario_continuation`) when given.
+    """
+    own = xr.DataArray(np.asarray(x), dims=INPUT_DIMS, coords={"time": np.asarray(time)})
+    return AnomalySource([own] if continuation is None else [own, continuation], norm).slow(time)
+
+
+def slow_series(
+    prepared: PreparedData, experiment: str, norm: Normalization, own: xr.DataArray | None = None
+) -> list[xr.DataArray]:
+    """The inputs (time, model, clat, clon), in time order, behind the slow part of ``experiment``.
+
+    A scenario continues the historical record across 2014/2015; the historical record is
+    continued by the scenarios' mean (:func:`scenario_continuation`) unless
+    ``norm.continuation`` is off. ``own`` is the experiment's own inputs when already at hand
+    (default: read from ``prepared``).
+    """
+    if own is None:
+        own = prepared.inputs(experiment).transpose(*INPUT_DIMS)
+    if experiment != "historical":
+        if "historical" not in prepared.experiments:
+            return [own]
+        return [prepared.inputs("historical").transpose(*INPUT_DIMS), own]
+    if not norm.continuation:
+        return [own]
+    after = np.asarray(own["time"].values).max()
+    cont = scenario_continuation(prepared, after, window_margin(norm.forced_window))
+    return [own] if cont is None else [own, cont]
+
+
+class AnomalySource:
+    """Monthly model anomalies of consecutive experiments (historical, a scenario), read lazily.
+
+    ``between(lo, hi)`` reads only the months in ``[lo, hi]``, so the slow anomalies of a
+    block of months need the block plus a window margin, never a whole experiment.
+    """
+
+    def __init__(self, arrays: Sequence[xr.DataArray], norm: Normalization) -> None:
+        self.norm = norm
+        self.parts: list[tuple[xr.DataArray, np.ndarray]] = []
+        end = None
+        for da in arrays:
+            t = np.asarray(da["time"].values)
+            if end is not None:
+                keep = np.flatnonzero(t > end)
+                if keep.size == 0:
+                    continue
+                da, t = da.isel(time=slice(int(keep[0]), None)), t[int(keep[0]):]
+            self.parts.append((da, t))
+            end = t[-1]
+
+    def between(self, lo: np.datetime64, hi: np.datetime64) -> tuple[np.ndarray, np.ndarray]:
+        """Times (T,) and anomalies (T, C, h, w) m3 m-3 of the months in ``[lo, hi]``."""
+        times, values = [], []
+        for da, t in self.parts:
+            idx = np.flatnonzero((t >= lo) & (t <= hi))
+            if idx.size:
+                sl = slice(int(idx[0]), int(idx[-1]) + 1)
+                x = np.asarray(da.isel(time=sl).values, dtype=np.float32)
+                times.append(t[sl])
+                values.append(self.norm.x_anomaly(x, month_index(t[sl])))
+        return np.concatenate(times), np.concatenate(values)
+
+    def slow(self, time: np.ndarray) -> np.ndarray:
+        """Slow anomalies (T, C, h, w) at the months ``time``."""
+        margin = window_margin(self.norm.forced_window)
+        t0, t1 = np.asarray(time).min(), np.asarray(time).max()
+        src_t, src = self.between(t0 - margin, t1 + margin)
+        return slow_anomalies(src_t, src, time, self.norm.forced_window)
+
+
+def anomaly_source(
+    prepared: PreparedData, experiment: str, norm: Normalization, own: xr.DataArray | None = None
+) -> AnomalySource | None:
+    """Where the slow anomalies of ``experiment`` come from, or None when ``norm`` does not split.
+
+    ``own``: the experiment's inputs (time, model, clat, clon) when already at hand.
+    """
+    if not norm.splits_forced:
+        return None
+    return AnomalySource(slow_series(prepared, experiment, norm, own=own), norm)

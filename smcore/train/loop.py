@@ -1,7 +1,7 @@
 """The YNet training loop: ``train(cfg, workdir)``.
 
 - loss: mean squared error over land pixels only, in normalised units, weighted per pixel in
-  the ``local`` target normalisation so that it stays an MSE in m3 m-3 (:mod:`smcore.train.data`);
+  the ``local`` target scaling so that it stays an MSE in m3 m-3 (:mod:`smcore.train.scaling`);
 - Adam, ReduceLROnPlateau on the validation loss, early stopping, best-validation checkpoint;
 - bf16 autocast and channels-last where the device supports it (:mod:`smcore.train.runtime`);
   a batch larger than the runtime's micro-batch runs in several forward/backward passes whose
@@ -9,45 +9,50 @@
   the data live on the device as whole tensors and per-step losses are accumulated there,
   so the host synchronises once per epoch (validation loss, scheduler, progress bar);
 - ``WD/training/last.pt`` is written before the first epoch and then at most every
-  ``checkpoint_interval_s`` seconds and at the end; ``best.pt`` holds the best-validation state.
+  ``checkpoint_interval_s`` seconds and at the end; ``best.pt`` holds the best-validation state
+  (:class:`smcore.train.state.CheckpointWriter`).
   SIGINT/SIGTERM stop after the current step and save ``last.pt`` (``epoch`` = epochs completed,
   so ``--resume`` re-runs the interrupted epoch from the saved weights);
 - deterministic on the CPU for a given seed (uninterrupted, or resumed at an epoch boundary);
 - with ``dist`` (``smcore train --ddp`` under torchrun) the same steps run data-parallel: each
   rank takes its slice of every global batch, rank 0 alone writes files and shows progress
   (:mod:`smcore.train.ddp`).
+
+Each epoch: seeded order → train → validate → reduce the losses (over ranks) → schedule and
+track the best → save (:func:`_run`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
 from smcore.config import Config, TrainConfig
-from smcore.errors import ConfigError, InputError, SmcoreError
-from smcore.io.atomic import write_csv, write_json
+from smcore.errors import ConfigError, SmcoreError
 from smcore.models.ynet import YNet, YNetConfig, count_parameters
-from smcore.train.checkpoint import load_checkpoint, save_checkpoint
-from smcore.train.data import (
-    AUX_FIELDS,
-    NORM_MODES,
-    Normalization,
-    TrainingData,
-    forced_split_problem,
-    load_training_data,
-)
+from smcore.train.checkpoint import load_checkpoint
+from smcore.train.data import TrainingData, load_training_data
+from smcore.train.losses import Loss, loss_for, masked_mse, outputs_for
+from smcore.train.normalization import Normalization
+from smcore.train.precision import ProbeShape
 from smcore.train.runtime import Runtime, select_runtime
+from smcore.train.state import (
+    CheckpointWriter,
+    RunState,
+    TrainingRun,
+    check_resumable,
+    set_rng_state,
+)
 from smcore.workdir import WorkDir
 
 if TYPE_CHECKING:
@@ -61,39 +66,21 @@ __all__ = [
     "batch_tensors",
     "train_epoch",
     "evaluate",
+    "model_config",
     "build_model",
     "build_optimizer",
     "epoch_order",
+    "mean_losses",
     "check_config",
     "train",
 ]
 
-HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "lr", "seconds"]
 PLATEAU_FACTOR = 0.5
 MIN_LR = 1e-7
 
 
 class TrainingInterrupted(SmcoreError):
     """Training stopped on SIGINT/SIGTERM after saving ``last.pt``."""
-
-
-def masked_mse(
-    pred: torch.Tensor, target: torch.Tensor, land: torch.Tensor, weight: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Mean squared error over land pixels, optionally weighted per pixel.
-
-    ``pred``/``target`` (B, 1, H, W) in normalised units, ``land`` (1, 1, H, W) bool,
-    ``weight`` (B, 1, H, W) or None. The sum of (weighted) squared errors is divided by
-    the number of land pixels in the batch. Values outside land (even NaN) reach neither
-    the loss nor its gradient. Computed in fp32; returns a 0-d tensor on the same device
-    (no host sync).
-    """
-    zero = torch.zeros((), device=pred.device)
-    clean = torch.where(land, target.float(), zero)
-    sq = torch.where(land, pred.float() - clean, zero).square()
-    if weight is not None:
-        sq = sq * torch.where(land, weight.float(), zero)
-    return sq.sum() / (land.sum() * pred.shape[0])
 
 
 def batch_tensors(
@@ -143,8 +130,11 @@ def train_epoch(
     deadline: float | None = None,
     progress: tqdm | None = None,
     dist: DistContext | None = None,
+    loss_fn: Loss = masked_mse,
 ) -> EpochResult:
     """One pass over the months ``order`` (indices into ``data``) in mini-batches.
+
+    ``loss_fn`` (:mod:`smcore.train.losses`) is minimised; its mean over the months is returned.
 
     Stops early when ``should_stop()`` turns true or ``time.perf_counter()`` passes ``deadline``.
     With ``dist``, ``batch_size`` is the global batch, ``model`` is DDP-wrapped, this rank trains
@@ -169,7 +159,7 @@ def train_epoch(
             with rt.autocast():
                 pred = model(x, aux)
             # The batch loss is the mean over its months, so each pass is weighted by its share.
-            part_loss = masked_mse(pred, y, land, w) * (x.shape[0] / n)
+            part_loss = loss_fn(pred, y, land, w) * (x.shape[0] / n)
             sync = contextlib.nullcontext() if dist is None or k == len(parts) - 1 else model.no_sync()
             with sync:
                 (part_loss if factor == 1.0 else part_loss * factor).backward()
@@ -190,9 +180,10 @@ def train_epoch(
 
 @torch.no_grad()
 def evaluate(
-    model: torch.nn.Module, data: TrainingData, indices: torch.Tensor, batch_size: int, rt: Runtime
+    model: torch.nn.Module, data: TrainingData, indices: torch.Tensor, batch_size: int, rt: Runtime,
+    loss_fn: Loss = masked_mse,
 ) -> EpochResult:
-    """Loss over ``indices`` with the network in eval mode (dropout off)."""
+    """Loss ``loss_fn`` over ``indices`` with the network in eval mode (dropout off)."""
     was_training = model.training
     model.eval()
     land = data.land if data.land.device == rt.device else data.land.to(rt.device)
@@ -202,26 +193,30 @@ def evaluate(
         x, aux, y, w = batch_tensors(data, idx, rt)
         with rt.autocast():
             pred = model(x, aux)
-        loss_sum += masked_mse(pred, y, land, w) * idx.shape[0]
+        loss_sum += loss_fn(pred, y, land, w) * idx.shape[0]
         samples += int(idx.shape[0])
         steps += 1
     model.train(was_training)
     return EpochResult(loss_sum=loss_sum, samples=samples, steps=steps)
 
 
+def model_config(cfg: Config, n_channels: int, scale: int) -> YNetConfig:
+    """The network of :func:`build_model` (``n_channels`` inputs, ``scale``, ``cfg.train``)."""
+    t = cfg.train
+    return YNetConfig(
+        in_channels=n_channels,
+        aux_channels=len(t.aux_fields),
+        features=t.features,
+        depth=t.depth,
+        scale=scale,
+        dropout=t.dropout,
+        outputs=outputs_for(t.loss),
+    )
+
+
 def build_model(cfg: Config, n_channels: int, scale: int) -> YNet:
     """YNet for ``n_channels`` inputs at ``scale`` with the width/depth/dropout of ``cfg.train``."""
-    t = cfg.train
-    return YNet.from_config(
-        YNetConfig(
-            in_channels=n_channels,
-            aux_channels=len(AUX_FIELDS),
-            features=t.features,
-            depth=t.depth,
-            scale=scale,
-            dropout=t.dropout,
-        )
-    )
+    return YNet.from_config(model_config(cfg, n_channels, scale))
 
 
 def build_optimizer(
@@ -242,34 +237,18 @@ def epoch_order(train_idx: torch.Tensor, seed: int, epoch: int) -> torch.Tensor:
 
 
 def check_config(cfg: Config, prepared: PreparedData) -> None:
-    """Refuse hyper-parameters that cannot work and a config that contradicts the store."""
-    t = cfg.train
-    problems = []
-    if t.epochs < 1:
-        problems.append(f"epochs must be >= 1 (got {t.epochs})")
-    if t.batch_size < 1:
-        problems.append(f"batch size must be >= 1 (got {t.batch_size})")
-    if not t.lr > 0:
-        problems.append(f"learning rate must be > 0 (got {t.lr})")
-    if t.features < 1 or t.depth < 1:
-        problems.append(f"features and depth must be >= 1 (got {t.features}, {t.depth})")
-    if not 0 <= t.dropout < 1:
-        problems.append(f"dropout must be in [0, 1) (got {t.dropout})")
-    for name in ("input_norm", "target_norm"):
-        if getattr(t, name) not in NORM_MODES:
-            problems.append(f"train.{name} must be one of {', '.join(NORM_MODES)} (got {getattr(t, name)!r})")
-    if t.forced_window_years < 0:
-        problems.append(f"train.forced_window_years must be >= 0 (got {t.forced_window_years})")
-    elif problem := forced_split_problem(t.forced_window_years, t.input_norm, t.target_norm):
-        problems.append(problem)
-    if problems:
-        raise ConfigError("; ".join(problems))
+    """Refuse a configuration that contradicts the prepared store (periods, scale).
+
+    The hyper-parameters checked themselves when ``cfg.train`` was built
+    (:meth:`smcore.config.TrainConfig.problems`).
+    """
     for split in ("train", "val", "test"):
         stored, wanted = prepared.split(split), tuple(getattr(cfg.periods, split))
         if stored != wanted:
             raise ConfigError(
-                f"the {split} period is {wanted[0]}-{wanted[1]} in the configuration but the data in "
-                f"{prepared.path} were prepared with {stored[0]}-{stored[1]}: rerun `smcore prepare`"
+                f"the {split} period is {wanted[0]}-{wanted[1]} in the configuration but the data "
+                f"in {prepared.path} were prepared with {stored[0]}-{stored[1]}: "
+                "rerun `smcore prepare`"
             )
     nlat, nclat = prepared.static.sizes["lat"], prepared.static.sizes["clat"]
     if nclat * cfg.scale != nlat:
@@ -277,6 +256,20 @@ def check_config(cfg: Config, prepared: PreparedData) -> None:
             f"scale {cfg.scale} in the configuration does not match the prepared grids "
             f"({nclat} coarse → {nlat} fine latitudes): rerun `smcore prepare`"
         )
+
+
+def mean_losses(
+    res: EpochResult, val: EpochResult, dist: DistContext | None, device: torch.device
+) -> tuple[float, float]:
+    """Mean training and validation loss per month: the one host sync of an epoch.
+
+    With ``dist`` the sums are all-reduced first, so that every rank gets the same numbers and
+    takes the same decisions.
+    """
+    if dist is None:
+        return res.mean(), val.mean()
+    tl, tn, vl, vn = dist.sum([res.loss_sum, res.samples, val.loss_sum, val.samples], device)
+    return tl / max(tn, 1.0), vl / max(vn, 1.0)
 
 
 class _StopFlag:
@@ -309,43 +302,6 @@ class _StopFlag:
             signal.signal(sig, handler)
 
 
-@dataclass
-class _State:
-    """Mutable bookkeeping of a run (what goes into checkpoints besides the weights)."""
-
-    epoch: int = 0
-    best_val_loss: float = math.inf
-    best_epoch: int = 0
-    bad_epochs: int = 0
-    history: list[dict[str, float]] = field(default_factory=list)
-
-
-def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
-    state = {"cpu": torch.get_rng_state()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def _set_rng_state(state: Any, device: torch.device) -> None:
-    if isinstance(state, dict):
-        torch.set_rng_state(state["cpu"])
-        if device.type == "cuda" and "cuda" in state:
-            torch.cuda.set_rng_state(state["cuda"], device)
-    elif isinstance(state, torch.Tensor):
-        torch.set_rng_state(state)
-
-
-def _to_cpu(obj: Any) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().to("cpu", copy=True)
-    if isinstance(obj, dict):
-        return {k: _to_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_to_cpu(v) for v in obj)
-    return obj
-
-
 def _data_on_device(data: TrainingData, rt: Runtime) -> TrainingData:
     """Move all data to the device when it fits comfortably, else keep it on the host."""
     if rt.device.type == "cpu":
@@ -357,72 +313,13 @@ def _data_on_device(data: TrainingData, rt: Runtime) -> TrainingData:
     return data.to(rt.device)
 
 
-def _read_history(path: Path, upto: int) -> list[dict[str, float]]:
-    if not path.exists():
-        return []
-    try:
-        df = pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise InputError(path, f"cannot read training history: {exc}") from exc
-    df = df[df["epoch"] <= upto]
-    return [
-        {k: (int(r[k]) if k == "epoch" else float(r[k])) for k in HISTORY_COLUMNS} for _, r in df.iterrows()
-    ]
-
-
-def _checkpoint_dict(
-    *,
-    model_state: dict[str, Any],
-    optimizer_state: dict[str, Any],
-    scheduler_state: dict[str, Any],
-    rng_state: dict[str, torch.Tensor],
-    st: _State,
-    epoch: int,
-    model: YNet,
-    cfg: Config,
-    data: TrainingData,
-    fingerprint: str | None,
-    partial_epoch: bool = False,
-) -> dict[str, Any]:
-    return {
-        "model_state": _to_cpu(model_state),
-        "optimizer_state": _to_cpu(optimizer_state),
-        "scheduler_state": scheduler_state,
-        "epoch": int(epoch),
-        "best_val_loss": float(st.best_val_loss),
-        "best_epoch": int(st.best_epoch),
-        "bad_epochs": int(st.bad_epochs),
-        "partial_epoch": bool(partial_epoch),
-        "model_args": model.config.to_dict(),
-        "config_json": cfg.to_json(),
-        "channels": list(data.channels),
-        "rng_state": _to_cpu(rng_state),
-        "normalization": data.norm.to_state(),
-        "prepared_fingerprint": fingerprint or "",
-    }
-
-
-def _check_resumable(
-    ckpt: dict[str, Any], model: YNet, data_channels: list[str], path: Path, fingerprint: str | None
-) -> None:
-    old = ckpt.get("prepared_fingerprint") or ""
-    if old and fingerprint and old != fingerprint:
-        raise ConfigError(f"cannot resume from {path}: the prepared data changed since; train afresh")
-    if ckpt["model_args"] != model.config.to_dict():
-        raise ConfigError(
-            f"cannot resume from {path}: its network {ckpt['model_args']} differs from the configured "
-            f"{model.config.to_dict()}"
-        )
-    if list(ckpt["channels"]) != list(data_channels):
-        raise ConfigError(f"cannot resume from {path}: it was trained on other input models")
-
-
 def train(
     cfg: Config,
     workdir: str | Path | WorkDir,
     *,
     resume: bool = False,
     progress: bool = True,
+    report: Callable[[str], None] = print,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     checkpoint_interval_s: float = 10.0,
     dist: DistContext | None = None,
@@ -433,197 +330,183 @@ def train(
     ``training/summary.json`` (docs/workdir.md). ``on_epoch(epoch, record)`` is called after
     each completed epoch (on every rank). Raises :class:`TrainingInterrupted` after saving on
     SIGINT/SIGTERM. ``dist``: train data-parallel in a joined process group
-    (:func:`smcore.train.ddp.session`); only rank 0 writes and shows progress.
+    (:func:`smcore.train.ddp.session`); only rank 0 writes and shows progress. ``report`` takes
+    one-line messages: the precision and micro-batch chosen on a CPU (rank 0 only); progress
+    goes to the bars.
     """
     from smcore.prep.store import (
         open_prepared,  # here, so that the loop imports without the file stack
     )
 
     wd = workdir if isinstance(workdir, WorkDir) else WorkDir(workdir)
+    if dist is None or dist.is_main:
+        wd.sweep()  # temporaries of a killed earlier run
     prepared = open_prepared(wd)
     check_config(cfg, prepared)
     t = cfg.train
-    rt = select_runtime(t.device, t.amp, local_rank=None if dist is None else dist.local_rank,
-                        micro_batch=t.micro_batch)
+    rt = _select(cfg, prepared, dist, report)
     fingerprint = prepared.manifest.get("fingerprint")
-
-    ckpt: dict[str, Any] | None = None
-    if resume and wd.checkpoint_last.exists():
-        ckpt = load_checkpoint(wd.checkpoint_last)
+    ckpt = load_checkpoint(wd.checkpoint_last) if resume and wd.checkpoint_last.exists() else None
     norm = Normalization.from_state(ckpt["normalization"]) if ckpt else None
     data = load_training_data(
         prepared, input_norm=t.input_norm, target_norm=t.target_norm,
-        forced_window=t.forced_window_years, norm=norm,
+        forced_window=t.forced_window_years, forced_method=t.forced_method,
+        continuation=t.scenario_continuation, aux_fields=t.aux_fields, norm=norm,
     )
-    scale = data.static.scale
-
     deterministic_before = torch.are_deterministic_algorithms_enabled()
     if rt.device.type == "cpu":
         torch.use_deterministic_algorithms(True)
     elif rt.device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     try:
-        torch.manual_seed(t.seed)
-        model = build_model(cfg, len(data.channels), scale)
-        if ckpt is not None:
-            _check_resumable(ckpt, model, data.channels, wd.checkpoint_last, fingerprint)
-            model.load_state_dict(ckpt["model_state"])
-        model = rt.place(model)
-        optimizer, scheduler = build_optimizer(model, t, rt)
-        st = _State()
-        if ckpt is not None:
-            optimizer.load_state_dict(ckpt["optimizer_state"])
-            scheduler.load_state_dict(ckpt["scheduler_state"])
-            st = _State(
-                epoch=int(ckpt["epoch"]),
-                best_val_loss=float(ckpt["best_val_loss"]),
-                best_epoch=int(ckpt.get("best_epoch", 0)),
-                bad_epochs=int(ckpt.get("bad_epochs", 0)),
-                history=_read_history(wd.history, int(ckpt["epoch"])),
-            )
-            _set_rng_state(ckpt["rng_state"], rt.device)
-        if dist is not None:
-            # own dropout streams per rank (a resumed run must not repeat the first epochs' masks)
-            torch.manual_seed(t.seed + dist.rank + 7919 * st.epoch)
-        return _run(cfg, wd, rt, model, optimizer, scheduler, data, st, fingerprint, progress, on_epoch,
-                    checkpoint_interval_s, dist)
+        run = _start(cfg, wd, rt, data, ckpt, fingerprint, dist)
+        return _run(run, progress=progress, on_epoch=on_epoch, interval_s=checkpoint_interval_s)
     finally:
         torch.use_deterministic_algorithms(deterministic_before)
 
 
-def _run(
+def _select(
+    cfg: Config, prepared: PreparedData, dist: DistContext | None, report: Callable[[str], None]
+) -> Runtime:
+    """The run's runtime, its CPU precision and micro-batch measured at the run's shape.
+
+    Rank 0 (or the single process) reports the choice. Data-parallel on the CPU, rank 0
+    measures alone while the other ranks wait, then they read its answer from the cache.
+    """
+    t = cfg.train
+    shape = ProbeShape.of(
+        model_config(cfg, len(prepared.channels), cfg.scale),
+        (prepared.static.sizes["clat"], prepared.static.sizes["clon"]),
+    )
+    main = dist is None or dist.is_main
+    serial = dist is not None and dist.backend == "gloo"
+    if serial and not main:
+        dist.barrier()
+    try:
+        return select_runtime(
+            t.device, t.amp, local_rank=None if dist is None else dist.local_rank,
+            micro_batch=t.micro_batch, shape=shape, report=report if main else None,
+        )
+    finally:
+        if serial and main:
+            dist.barrier()
+
+
+def _start(
     cfg: Config,
     wd: WorkDir,
     rt: Runtime,
-    model: YNet,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau,
     data: TrainingData,
-    st: _State,
+    ckpt: dict[str, Any] | None,
     fingerprint: str | None,
-    progress: bool,
-    on_epoch: Callable[[int, dict[str, float]], None] | None,
-    checkpoint_interval_s: float,
-    dist: DistContext | None = None,
-) -> dict[str, Any]:
+    dist: DistContext | None,
+) -> TrainingRun:
+    """The run's objects: a seeded network and its optimiser, or those of ``ckpt`` when resuming."""
     t = cfg.train
+    torch.manual_seed(t.seed)
+    model = build_model(cfg, len(data.channels), data.static.scale)
+    if ckpt is not None:
+        check_resumable(ckpt, model, data.channels, wd.checkpoint_last, fingerprint)
+        model.load_state_dict(ckpt["model_state"])
+    model = rt.place(model)
+    optimizer, scheduler = build_optimizer(model, t, rt)
+    state = RunState()
+    if ckpt is not None:
+        optimizer.load_state_dict(ckpt["optimizer_state"])
+        scheduler.load_state_dict(ckpt["scheduler_state"])
+        state = RunState.resumed(ckpt, wd.history)
+        set_rng_state(ckpt["rng_state"], rt.device)
+    if dist is not None:
+        # own dropout streams per rank (a resumed run must not repeat the first epochs' masks)
+        torch.manual_seed(t.seed + dist.rank + 7919 * state.epoch)
     data = _data_on_device(data, rt)
     train_idx = data.splits["train"].to(data.x.device)
     val_idx = data.splits["val"].to(data.x.device)
-    common = dict(model=model, cfg=cfg, data=data, fingerprint=fingerprint)
-    # ``model`` stays the bare YNet (checkpoints, evaluation); ``net`` is what takes the steps
     net: torch.nn.Module = model
-    writer = dist is None or dist.is_main
-    progress = progress and writer
     if dist is not None:
         net = dist.wrap(model, rt)
         val_idx = dist.local_indices(val_idx)
+    return TrainingRun(
+        cfg=cfg, wd=wd, rt=rt, model=model, net=net, optimizer=optimizer, scheduler=scheduler,
+        data=data, train_idx=train_idx, val_idx=val_idx, state=state, fingerprint=fingerprint,
+        dist=dist,
+    )
 
-    def current_checkpoint(epoch: int, partial: bool = False) -> dict[str, Any]:
-        return _checkpoint_dict(
-            model_state=model.state_dict(),
-            optimizer_state=optimizer.state_dict(),
-            scheduler_state=scheduler.state_dict(),
-            rng_state=_rng_state(rt.device),
-            st=st,
-            epoch=epoch,
-            partial_epoch=partial,
-            **common,  # type: ignore[arg-type]
-        )
 
-    best_snapshot: dict[str, Any] | None = None
-    flushed = -1
-
-    def flush(epoch: int, partial: bool = False) -> None:
-        nonlocal best_snapshot, flushed
-        flushed = epoch
-        if not writer:
-            return
-        save_checkpoint(current_checkpoint(epoch, partial), wd.checkpoint_last)
-        if best_snapshot is not None:
-            save_checkpoint(_checkpoint_dict(st=st, **best_snapshot, **common), wd.checkpoint_best)  # type: ignore[arg-type]
-            best_snapshot = None
-        write_csv(pd.DataFrame(st.history, columns=HISTORY_COLUMNS), wd.history)
-
-    if writer:
-        wd.training.mkdir(parents=True, exist_ok=True)
-    if st.epoch == 0:
-        flush(0)  # an interrupt before the first epoch ends still leaves a usable checkpoint
-    n_params = count_parameters(model)
+def _run(
+    run: TrainingRun,
+    *,
+    progress: bool,
+    on_epoch: Callable[[int, dict[str, float]], None] | None,
+    interval_s: float,
+) -> dict[str, Any]:
+    """The epochs of ``run`` up to ``train.epochs`` (or early stopping); returns the summary."""
+    t, st = run.cfg.train, run.state
+    writer = CheckpointWriter(run, interval_s)
+    progress = progress and writer.writes
+    writer.start()
+    n_params = count_parameters(run.model)
     t_start = time.perf_counter()
-    last_flush = time.perf_counter()
     stopped_early = False
     outer = tqdm(
-        total=t.epochs, initial=min(st.epoch, t.epochs), desc="train", unit="epoch", disable=not progress,
-        dynamic_ncols=True,
+        total=t.epochs, initial=min(st.epoch, t.epochs), desc="train", unit="epoch",
+        disable=not progress, dynamic_ncols=True,
     )
     with _StopFlag() as local_stop, outer:
-        stop = local_stop if dist is None else dist.agreed(local_stop)
-        epoch = st.epoch
-        while epoch < t.epochs:
+        stop = local_stop if run.dist is None else run.dist.agreed(local_stop)
+        for epoch in range(st.epoch + 1, t.epochs + 1):
             if t.early_stopping > 0 and st.bad_epochs >= t.early_stopping:
                 stopped_early = True
                 break
-            epoch += 1
             t0 = time.perf_counter()
-            order = epoch_order(train_idx, t.seed, epoch)
+            order = epoch_order(run.train_idx, t.seed, epoch)
             with tqdm(
                 total=int(order.shape[0]), desc=f"epoch {epoch}", unit="month", leave=False,
                 disable=not progress, dynamic_ncols=True,
             ) as inner:
-                res = train_epoch(net, optimizer, data, order, t.batch_size, rt, should_stop=stop,
-                                  progress=inner, dist=dist)
+                res = train_epoch(run.net, run.optimizer, run.data, order, t.batch_size, run.rt,
+                                  should_stop=stop, progress=inner, dist=run.dist,
+                                  loss_fn=loss_for(t.loss))
             if res.stopped:
-                flush(epoch - 1, partial=True)
-                if dist is not None:
-                    dist.barrier()  # the launcher stops all ranks once one exits non-zero
+                writer.stopped(epoch)
                 raise TrainingInterrupted(
-                    f"training interrupted in epoch {epoch}: {wd.checkpoint_last} holds the weights "
-                    f"after {epoch - 1} full epochs plus the partial one; continue with "
+                    f"training interrupted in epoch {epoch}: {run.wd.checkpoint_last} holds the "
+                    f"weights after {epoch - 1} full epochs plus the partial one; continue with "
                     "`smcore train --resume`"
                 )
-            val = evaluate(model, data, val_idx, max(t.batch_size, 8), rt)
-            if dist is None:
-                train_loss, val_loss = res.mean(), val.mean()  # the one host sync per epoch
-            else:  # the same numbers on every rank, so that all take the same decisions
-                sums = [res.loss_sum, res.samples, val.loss_sum, val.samples]
-                tl, tn, vl, vn = dist.sum(sums, rt.device)
-                train_loss, val_loss = tl / max(tn, 1.0), vl / max(vn, 1.0)
+            val = evaluate(run.model, run.data, run.val_idx, max(t.batch_size, 8), run.rt,
+                           loss_fn=loss_for(t.loss))
+            train_loss, val_loss = mean_losses(res, val, run.dist, run.rt.device)
             if not math.isfinite(train_loss):
-                flush(epoch - 1, partial=True)
-                if dist is not None:
-                    dist.barrier()
-                raise SmcoreError(f"training diverged in epoch {epoch} (loss {train_loss}); lower --lr")
-            lr = float(optimizer.param_groups[0]["lr"])
-            scheduler.step(val_loss)
-            st.epoch = epoch
-            if val_loss < st.best_val_loss:
-                st.best_val_loss, st.best_epoch, st.bad_epochs = val_loss, epoch, 0
-                best_snapshot = None if not writer else dict(
-                    model_state=copy.deepcopy(model.state_dict()),
-                    optimizer_state=copy.deepcopy(optimizer.state_dict()),
-                    scheduler_state=copy.deepcopy(scheduler.state_dict()),
-                    rng_state=_rng_state(rt.device),
-                    epoch=epoch,
+                writer.stopped(epoch)
+                raise SmcoreError(
+                    f"training diverged in epoch {epoch} (loss {train_loss}); lower --lr"
                 )
-            else:
-                st.bad_epochs += 1
+            lr = float(run.optimizer.param_groups[0]["lr"])
+            run.scheduler.step(val_loss)
+            if st.end_epoch(epoch, val_loss):
+                writer.improved(epoch)
             record = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": lr,
                       "seconds": time.perf_counter() - t0}
             st.history.append(record)
             outer.update(1)
             outer.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}", lr=f"{lr:.1e}")
-            now = time.perf_counter()
-            if now - last_flush >= checkpoint_interval_s or epoch == t.epochs:
-                flush(epoch)
-                last_flush = now
+            writer.epoch_done(epoch)
             if on_epoch is not None:
                 on_epoch(epoch, record)
-        if flushed != st.epoch:
-            flush(st.epoch)
-    seconds = time.perf_counter() - t_start
+        writer.finish()
+    summary = _summary(run, n_params, time.perf_counter() - t_start, stopped_early)
+    writer.summary(summary)
+    return summary
+
+
+def _summary(
+    run: TrainingRun, n_params: int, seconds: float, stopped_early: bool
+) -> dict[str, Any]:
+    """What ``summary.json`` holds (docs/workdir.md)."""
+    t, st, norm, rt = run.cfg.train, run.state, run.data.norm, run.rt
     trained = len(st.history)
-    summary = {
+    return {
         "n_parameters": n_params,
         "device": rt.name,
         "amp": rt.amp,
@@ -634,15 +517,16 @@ def _run(
         "stopped_early": stopped_early,
         "batch_size": t.batch_size,
         "micro_batch": rt.micro_batch or 0,
-        "world_size": 1 if dist is None else dist.world_size,
-        "input_norm": data.norm.input_norm,
-        "target_norm": data.norm.target_norm,
-        "forced_window_years": data.norm.forced_window,
-        "train_months": int(data.splits["train"].shape[0]),
+        "channels_last": rt.channels_last,
+        "precision_source": (rt.choice.source if rt.choice is not None
+                             else "forced" if t.amp != "auto" else "fixed"),
+        "bf16_speedup": rt.choice.bf16_speedup if rt.choice is not None else None,
+        "world_size": 1 if run.dist is None else run.dist.world_size,
+        "input_norm": norm.input_norm,
+        "target_norm": norm.target_norm,
+        "forced_window_years": norm.forced_window,
+        "train_months": int(run.data.splits["train"].shape[0]),
         "seconds_per_epoch": (
             sum(r["seconds"] for r in st.history) / trained if trained else float("nan")
         ),
     }
-    if writer:
-        write_json(summary, wd.training / "summary.json")
-    return summary

@@ -7,8 +7,9 @@ mini-batches and appended to a NetCDF-4 file being written beside the target
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import netCDF4
 import numpy as np
@@ -20,22 +21,21 @@ from smcore.errors import InputError
 from smcore.io.atomic import atomic_path
 from smcore.io.netcdf import CF_COORD_ATTRS, provenance_attrs
 from smcore.models.ynet import YNet
-from smcore.prep.store import PreparedData, open_prepared
+from smcore.prep.store import open_prepared
 from smcore.train.checkpoint import file_sha256, load_checkpoint, model_from_checkpoint
-from smcore.train.data import (
-    INPUT_DIMS,
-    AnomalySource,
-    Normalization,
-    StaticFields,
-    ensemble_on_fine,
-    load_static,
-    month_index,
-    slow_series,
-)
+from smcore.train.data import INPUT_DIMS, StaticFields, load_static, month_index
+from smcore.train.forced import anomaly_source
+from smcore.train.losses import LOG_VAR_RANGE
+from smcore.train.normalization import Normalization
+from smcore.train.precision import ProbeShape
 from smcore.train.runtime import Runtime, select_runtime
 from smcore.workdir import WorkDir
 
-__all__ = ["PRODUCT_ATTRS", "TIME_UNITS", "AnomalySource", "predict_months", "month_bounds", "predict"]
+__all__ = [
+    "PRODUCT_ATTRS", "SD_ATTRS", "SD_SCALE", "PRODUCT_CHUNKS", "product_chunks", "TIME_UNITS",
+    "predict_fields", "predict_months", "month_bounds",
+    "predict",
+]
 
 TIME_UNITS = "days since 1850-01-01 00:00:00"
 PRODUCT_ATTRS = {
@@ -44,9 +44,62 @@ PRODUCT_ATTRS = {
     "units": "m3 m-3",
     "cell_methods": "time: mean",
 }
+SD_SCALE = 1e-5
+"""Packing of ``ssm_sd``: int16 counts of 1e-5 m3 m-3 (0 … 0.32767 m3 m-3), a sixth of the
+smallest spread the network predicts on the demo, at half the bytes of float32."""
+SD_ATTRS = {
+    "standard_name": "volume_fraction_of_condensed_water_in_soil standard_error",
+    "long_name": "standard deviation of CMIP6_DL's Gaussian predictive distribution "
+    "(the 5-95 % interval is ssm -/+ 1.645 ssm_sd)",
+    "units": "m3 m-3",
+    "cell_methods": "time: mean",
+}
 
 
 @torch.no_grad()
+def predict_fields(
+    model: YNet,
+    norm: Normalization,
+    static: StaticFields,
+    x: np.ndarray,
+    months: np.ndarray,
+    rt: Runtime,
+    batch_size: int = 16,
+    slow: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """The product's fields for coarse inputs ``x`` (T, C, h, w) m3 m-3, each (T, H, W) float32.
+
+    ``ssm``: soil moisture (m3 m-3), clipped at 0 (a volume fraction cannot be negative);
+    with a Gaussian head (``model.config.outputs == 2``) also ``ssm_sd``: the standard
+    deviation of the predictive distribution around it (m3 m-3), the network's log-variance
+    clamped to :data:`smcore.train.losses.LOG_VAR_RANGE` and scaled like the value.
+    ``months`` are calendar month indices 0–11 of the T months; ``slow`` (T, C, h, w) the
+    slow anomalies of the inputs when the scaling splits them off (:mod:`smcore.train.forced`).
+    NaN outside land.
+    """
+    xn = torch.from_numpy(norm.normalize_x(x, months, slow))
+    aux_all = torch.from_numpy(norm.aux_fields(static))
+    k = model.config.outputs
+    out = np.empty((len(months), k) + static.land.shape, dtype=np.float32)
+    model.eval()
+    for start in range(0, len(months), batch_size):
+        sl = slice(start, start + batch_size)
+        xb = rt.memory_format(xn[sl].to(rt.device))
+        ab = rt.memory_format(aux_all[torch.from_numpy(months[sl])].to(rt.device))
+        with rt.autocast():
+            pred = model(xb, ab)
+        out[sl] = pred.float().cpu().numpy()
+    forced = None if slow is None else norm.forced_on_fine(slow, static.land.shape)
+    sm = np.maximum(norm.denormalize_y(out[:, 0], static.climatology, months, forced), 0.0)
+    land = static.land[None]
+    fields = {"ssm": np.where(land, sm, np.nan).astype(np.float32)}
+    if k == 2:
+        log_var = np.clip(out[:, 1], *LOG_VAR_RANGE)
+        sd = np.exp(0.5 * log_var) * norm.target_scale(months)
+        fields["ssm_sd"] = np.where(land, sd, np.nan).astype(np.float32)
+    return fields
+
+
 def predict_months(
     model: YNet,
     norm: Normalization,
@@ -57,27 +110,9 @@ def predict_months(
     batch_size: int = 16,
     slow: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Soil moisture (T, H, W) m3 m-3 for coarse inputs ``x`` (T, C, h, w) m3 m-3.
-
-    ``months`` are calendar month indices 0–11 of the T months; ``slow`` (T, C, h, w) the
-    slow anomalies of the inputs when the scaling splits them off (:mod:`smcore.train.forced`).
-    Values are NaN outside land and clipped at 0 (a volume fraction cannot be negative).
-    """
-    xn = torch.from_numpy(norm.normalize_x(x, months, slow))
-    aux_all = torch.from_numpy(norm.aux_fields(static))
-    out = np.empty((len(months),) + static.land.shape, dtype=np.float32)
-    model.eval()
-    for start in range(0, len(months), batch_size):
-        sl = slice(start, start + batch_size)
-        xb = rt.memory_format(xn[sl].to(rt.device))
-        ab = rt.memory_format(aux_all[torch.from_numpy(months[sl])].to(rt.device))
-        with rt.autocast():
-            pred = model(xb, ab)
-        out[sl] = pred.float()[:, 0].cpu().numpy()
-    forced = None if slow is None else ensemble_on_fine(slow, static.land.shape)
-    sm = norm.denormalize_y(out, static.climatology, months, forced)
-    sm = np.maximum(sm, 0.0)
-    return np.where(static.land[None], sm, np.nan).astype(np.float32)
+    """Soil moisture (T, H, W) m3 m-3 for coarse inputs ``x`` (T, C, h, w) m3 m-3: the
+    ``ssm`` field of :func:`predict_fields`."""
+    return predict_fields(model, norm, static, x, months, rt, batch_size, slow)["ssm"]
 
 
 def month_bounds(time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -94,9 +129,28 @@ def _bounds(centres: np.ndarray) -> np.ndarray:
     return np.stack([centres - step / 2, centres + step / 2], axis=-1)
 
 
+PRODUCT_CHUNKS = (24, 24, 44)
+"""Chunk of ``ssm`` in a product: 24 months × 24 × 44 cells (6° × 11° at 0.25°), about 100 kB.
+
+Balanced between the dashboard's two reads: a month map decompresses 24 maps' worth of
+chunks, a cell's series 1 / (24 × 44) of the record; measured on the default demo's products
+(docs/dashboard.md): about 10 ms each. Two years per chunk also match the blocks
+:func:`predict` writes (120 months), so no chunk is written twice.
+"""
+
+
+def product_chunks(ntime: int, nlat: int, nlon: int) -> tuple[int, int, int]:
+    """:data:`PRODUCT_CHUNKS` clipped to ``ntime`` months on an ``nlat`` × ``nlon`` grid."""
+    t, y, x = PRODUCT_CHUNKS
+    return max(1, min(t, ntime)), max(1, min(y, nlat)), max(1, min(x, nlon))
+
+
 def _create_product(
-    nc: netCDF4.Dataset, time: np.ndarray, static: StaticFields, attrs: dict[str, str], time_chunk: int
-) -> netCDF4.Variable:
+    nc: netCDF4.Dataset, time: np.ndarray, static: StaticFields, attrs: dict[str, str], time_chunk: int,
+    with_sd: bool = False,
+) -> dict[str, netCDF4.Variable]:
+    """The product's dimensions, coordinates and variables (``ssm``; ``ssm_sd`` packed as int16
+    counts of :data:`SD_SCALE` when ``with_sd``), by name."""
     nlat, nlon = static.land.shape
     nc.createDimension("time", len(time))
     nc.createDimension("lat", nlat)
@@ -114,21 +168,23 @@ def _create_product(
         nc.createVariable(f"{name}_bnds", "f8", (name, "bnds"))[:] = _bounds(np.asarray(values, dtype=float))
     var = nc.createVariable(
         "ssm", "f4", ("time", "lat", "lon"), zlib=True, complevel=4, shuffle=True,
-        chunksizes=(max(1, min(time_chunk, len(time))), nlat, nlon), fill_value=np.float32(np.nan),
+        chunksizes=product_chunks(min(time_chunk, len(time)), nlat, nlon),
+        fill_value=np.float32(np.nan),
     )
     var.setncatts(PRODUCT_ATTRS)
+    out = {"ssm": var}
+    if with_sd:
+        var.setncattr("ancillary_variables", "ssm_sd")
+        sd = nc.createVariable(
+            "ssm_sd", "i2", ("time", "lat", "lon"), zlib=True, complevel=4, shuffle=True,
+            chunksizes=product_chunks(min(time_chunk, len(time)), nlat, nlon),
+            fill_value=np.int16(-32768),
+        )
+        sd.setncatts({**SD_ATTRS, "scale_factor": np.float32(SD_SCALE), "add_offset": np.float32(0.0),
+                      "valid_min": np.int16(0), "valid_max": np.int16(32767)})
+        out["ssm_sd"] = sd
     nc.setncatts(attrs)
-    return var
-
-
-def _experiments(cfg: Config, prepared: PreparedData, wanted: Sequence[str] | None) -> list[str]:
-    if wanted is None:
-        exps = [e for e in cfg.experiments if e in prepared.experiments]
-    else:
-        exps = list(wanted)
-    if not exps:
-        raise InputError(prepared.path, "none of the configured experiments was prepared")
-    return exps
+    return out
 
 
 def predict(
@@ -140,13 +196,20 @@ def predict(
     batch_size: int | None = None,
     block_months: int = 120,
     progress: bool = True,
+    report: Callable[[str], None] = print,
 ) -> list[Path]:
     """Write ``product/CMIP6_DL_<experiment>.nc`` for each experiment; returns the paths.
 
+    ``experiments`` selects some of the prepared experiments (default: all of them,
+    :meth:`~smcore.workdir.WorkDir.experiments`).
+
     ``checkpoint`` defaults to ``training/best.pt``. The device and precision follow
     ``cfg.train.device``/``cfg.train.amp``; ``block_months`` months are held in memory at a time.
+    ``report`` takes one-line messages (the precision and micro-batch, where a CPU had to
+    measure them: :func:`smcore.train.runtime.select_runtime`); progress goes to the bars.
     """
     wd = workdir if isinstance(workdir, WorkDir) else WorkDir(workdir)
+    wd.sweep()  # temporaries of a killed earlier run
     prepared = open_prepared(wd)
     ckpt_path = Path(checkpoint) if checkpoint is not None else wd.checkpoint_best
     state = load_checkpoint(ckpt_path)
@@ -164,20 +227,23 @@ def predict(
     static = load_static(prepared)
     if static.scale != model.config.scale:
         raise InputError(ckpt_path, f"checkpoint downscales x{model.config.scale}, the store needs x{static.scale}")
-    rt = select_runtime(cfg.train.device, cfg.train.amp, micro_batch=cfg.train.micro_batch)
+    # the shape of training: a CPU finds the precision and micro-batch measured then in the cache
+    shape = ProbeShape.of(model.config, (len(static.clat), len(static.clon)))
+    rt = select_runtime(cfg.train.device, cfg.train.amp, micro_batch=cfg.train.micro_batch,
+                        shape=shape)
+    if rt.choice is not None and rt.choice.source == "measured":
+        report(rt.choice.describe())
     model = rt.place(model)
     bs = batch_size or rt.pass_size(max(cfg.train.batch_size, 8))
     block = max(1, int(block_months))
     sha = file_sha256(ckpt_path)
     paths = []
-    for exp in _experiments(cfg, prepared, experiments):
+    for exp in wd.experiments(experiments):
         da = prepared.inputs(exp).transpose(*INPUT_DIMS)
         if [str(m) for m in da["model"].values] != channels:
             raise InputError(prepared.path, f"inputs of {exp} are not in the checkpoint's model order")
         time = np.asarray(da["time"].values)
-        source = None
-        if norm.splits_forced:
-            source = AnomalySource(slow_series(prepared, exp, norm, own=da), norm)
+        source = anomaly_source(prepared, exp, norm, own=da)
         attrs: dict[str, Any] = provenance_attrs(
             f"CMIP6_DL merged and downscaled surface soil moisture, {exp}",
             config_json=cfg.to_json(),
@@ -200,7 +266,8 @@ def predict(
         path = wd.product(exp)
         with atomic_path(path) as tmp:
             with netCDF4.Dataset(tmp, "w", format="NETCDF4") as nc:
-                var = _create_product(nc, time, static, attrs, time_chunk=12)
+                variables = _create_product(nc, time, static, attrs, time_chunk=PRODUCT_CHUNKS[0],
+                                            with_sd=model.config.outputs == 2)
                 bar = tqdm(total=len(time), desc=f"predict {exp}", unit="month", disable=not progress,
                            dynamic_ncols=True)
                 with bar:
@@ -209,7 +276,14 @@ def predict(
                         x = np.asarray(da.isel(time=slice(start, stop)).values, dtype=np.float32)
                         months = month_index(time[start:stop])
                         slow = None if source is None else source.slow(time[start:stop])
-                        var[start:stop] = predict_months(model, norm, static, x, months, rt, bs, slow)
+                        fields = predict_fields(model, norm, static, x, months, rt, bs, slow)
+                        for name, values in fields.items():
+                            if name == "ssm_sd":  # packed: NaN → fill, beyond int16 clipped
+                                ok = np.isfinite(values)
+                                values = np.ma.array(
+                                    np.where(ok, np.minimum(values, 32767 * SD_SCALE), 0.0), mask=~ok
+                                )
+                            variables[name][start:stop] = values
                         bar.update(stop - start)
         paths.append(path)
     return paths

@@ -1,29 +1,28 @@
 """Where and how YNet runs: device, mixed precision, memory format, micro-batches.
 
-Decided once per run (nanoGPT style) and passed to the training and inference code.
+Decided once per run (nanoGPT style) and passed to the training and inference code. On a CPU
+the precision and the micro-batch are measured at the run's shape, then cached
+(:mod:`smcore.train.precision`).
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import ContextManager
 
 import torch
 
 from smcore.errors import ConfigError
+from smcore.train.precision import Choice, ProbeShape, Timer, choose
 
 __all__ = [
-    "Runtime", "select_runtime", "cpu_supports_bf16", "DEVICES", "AMP_MODES", "CPU_MICRO_BATCH",
+    "Runtime", "select_runtime", "cpu_supports_bf16", "DEVICES", "AMP_MODES",
 ]
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 AMP_MODES = ("auto", "bf16", "off")
-# Months per forward/backward pass on the CPU when ``micro_batch`` is auto. At 4 months the
-# fine-grid activations of the default grid (64 × 144 × 264 per month, bf16) stay within a
-# 32 MiB L3; measured on a 2-core AMD EPYC (Zen 4), batch 8 trains ~10 % and predicts ~30 %
-# faster in passes of 4 than in one pass (benchmarks/train_throughput.py --micro-batch).
-CPU_MICRO_BATCH = 4
 
 
 def cpu_supports_bf16() -> bool:
@@ -38,14 +37,16 @@ def cpu_supports_bf16() -> bool:
 class Runtime:
     """How YNet runs on one device.
 
-    Device, autocast dtype (``None`` = fp32), whether tensors go channels-last, and the most
-    months one forward/backward pass takes (``micro_batch``; ``None`` = the whole batch).
+    Device, autocast dtype (``None`` = fp32), whether tensors go channels-last, the most
+    months one forward/backward pass takes (``micro_batch``; ``None`` = the whole batch), and
+    on a CPU how the precision and micro-batch were chosen (``choice``).
     """
 
     device: torch.device
     amp_dtype: torch.dtype | None
     channels_last: bool
     micro_batch: int | None = None
+    choice: Choice | None = field(default=None, compare=False)
 
     @property
     def amp(self) -> str:
@@ -96,16 +97,23 @@ def select_runtime(
     *,
     local_rank: int | None = None,
     micro_batch: int = 0,
+    shape: ProbeShape | None = None,
+    report: Callable[[str], None] | None = None,
+    timer: Timer | None = None,
 ) -> Runtime:
     """Resolve ``device`` (auto|cpu|cuda[:i]|mps), ``amp`` (auto|bf16|off) and ``micro_batch``.
 
     ``auto`` picks CUDA, then MPS, then the CPU. ``amp=auto`` means bf16 autocast on CUDA
-    GPUs that support it and on CPUs with native bf16 (AVX-512 BF16/AMX), fp32 elsewhere.
-    Channels-last is used with bf16 and on CUDA, where it is the fast layout for convolutions.
-    With ``local_rank`` (data-parallel training, one process per GPU) the GPU is
+    GPUs that support it; on a CPU, bf16 where it measured at least 10 % faster than fp32 for
+    the network and grids ``shape`` (:func:`smcore.train.precision.choose`: timed once, then
+    cached; without a shape, fp32). Channels-last is used with bf16, on CUDA, where it is the
+    fast layout for convolutions, and in fp32 on a CPU where it measured faster. With
+    ``local_rank`` (data-parallel training, one process per GPU) the GPU is
     ``cuda:local_rank`` and ``device`` must not name an index. ``micro_batch`` > 0 caps the
-    months per forward/backward pass (a batch's gradients are accumulated over its passes);
-    0 means :data:`CPU_MICRO_BATCH` on the CPU and the whole batch on a GPU.
+    months per forward/backward pass (a batch's gradients are accumulated over its passes); 0
+    means the fastest of a few sizes on the CPU (measured with the precision) and the whole
+    batch on a GPU. ``report`` gets one line saying what was chosen on a CPU and why;
+    ``timer`` replaces the probe (tests).
     """
     kind = device.split(":")[0]
     if kind not in DEVICES:
@@ -141,10 +149,21 @@ def select_runtime(
         bf16_ok = False
     if amp == "bf16" and not bf16_ok:
         raise ConfigError(f"bf16 mixed precision is not supported on device {device!r}")
-    use_bf16 = amp == "bf16" or (amp == "auto" and bf16_ok)
+    if kind != "cpu":
+        use_bf16 = amp == "bf16" or (amp == "auto" and bf16_ok)
+        return Runtime(
+            device=dev,
+            amp_dtype=torch.bfloat16 if use_bf16 else None,
+            channels_last=kind == "cuda" or use_bf16,
+            micro_batch=micro_batch or None,
+        )
+    choice = choose(shape, amp, micro_batch, bf16_native=bf16_ok, timer=timer, report=report)
+    if report is not None:
+        report(choice.describe())
     return Runtime(
         device=dev,
-        amp_dtype=torch.bfloat16 if use_bf16 else None,
-        channels_last=kind == "cuda" or use_bf16,
-        micro_batch=micro_batch or (CPU_MICRO_BATCH if kind == "cpu" else None),
+        amp_dtype=torch.bfloat16 if choice.amp == "bf16" else None,
+        channels_last=choice.channels_last,
+        micro_batch=choice.micro_batch,
+        choice=choice,
     )

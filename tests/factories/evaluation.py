@@ -9,27 +9,25 @@ the truth plus a little noise.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from smcore.config import Config, GridSpec, Periods
+from smcore.config import Config, GridSpec
 from smcore.io.netcdf import provenance_attrs, write_netcdf
 from smcore.prep.store import PreparedData, write_prepared
+from tests.factories.config import study_config
+from tests.factories.fields import training_climatology
 
 MODELS = ("MODEL-A", "MODEL-B", "MODEL-C")
 
 
 def tiny_config() -> Config:
-    return Config(
-        target=GridSpec(lat0=18.0, lon0=71.0, res=0.25, nlat=16, nlon=24),
-        scale=8,
-        periods=Periods(
-            train=(2000, 2005), val=(2006, 2007), test=(2008, 2009), future=(2010, 2012)
-        ),
+    return study_config(
+        GridSpec(lat0=18.0, lon0=71.0, res=0.25, nlat=16, nlon=24),
+        years=dict(train=(2000, 2005), val=(2006, 2007), test=(2008, 2009), future=(2010, 2012)),
         experiments=("historical", "ssp245"),
     )
 
@@ -107,11 +105,7 @@ def make_store(
     train = (times.year >= p.train[0]) & (times.year <= p.train[1])
     lat, lon = cfg.target.lat, cfg.target.lon
     clat, clon = cfg.coarse.lat, cfg.coarse.lon
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN sea cells
-        clim = np.stack(
-            [np.nanmean(reference[train & (times.month == m)], axis=0) for m in range(1, 13)]
-        )
+    clim = training_climatology(reference, times, p.train)
     static = xr.Dataset(
         {
             "reference": (("time", "lat", "lon"), reference, {"units": "m3 m-3"}),

@@ -17,7 +17,8 @@ import cftime
 import numpy as np
 import xarray as xr
 
-from smcore.config import Config, GridSpec, ModelSpec, Periods, activity_for
+from smcore.config import Config, GridSpec, ModelSpec, activity_for
+from tests.factories.config import study_config
 
 # 0.25° target grid of 24 x 32 cells over Sichuan/Gansu, coarse grid 3 x 4 cells of 2°
 TEST_GRID = GridSpec(lat0=30.0, lon0=100.0, res=0.25, nlat=24, nlon=32)
@@ -31,16 +32,10 @@ TEST_MODELS = (
 
 
 def small_config(**changes: object) -> Config:
-    cfg = Config(
-        target=TEST_GRID,
-        periods=Periods(
-            train=(2000, 2002),
-            val=(2003, 2003),
-            test=(2004, 2004),
-            future=(2015, 2016),
-            baseline=(2000, 2004),
-            change=((2015, 2016),),
-        ),
+    cfg = study_config(
+        TEST_GRID,
+        years=dict(train=(2000, 2002), val=(2003, 2003), test=(2004, 2004), future=(2015, 2016),
+                   baseline=(2000, 2004), change=((2015, 2016),)),
         models=TEST_MODELS,
         experiments=("historical", "ssp126", "ssp585"),
     )
@@ -96,12 +91,19 @@ def write_cmip6(
     version: str = "v20190101",
     skip_months: Sequence[tuple[int, int]] = (),
     stamp: str = "mid",
+    value_factor: float | None = None,
+    frequency: str = "mon",
+    checksum: bool = False,
 ) -> list[Path]:
     """Write one CMIP6 dataset (one or several files) and return the file paths.
 
     Longitudes are global (``0-360`` or ``-180-180``), latitudes cover ``lat_range``;
     ocean cells are stored as the 1e20 fill value. ``skip_months`` leaves months out
     (to make gaps); ``stamp`` puts time stamps in mid-month or at the month start.
+    Values are the volumetric truth times ``value_factor`` (default: the layer depth for
+    ``kg`` units, else 1), so ``units`` may lie about them; ``frequency`` is the global
+    attribute; ``checksum`` stores the data in chunks of one month with HDF5's Fletcher-32
+    checksum (see :func:`corrupt_chunk`).
     """
     lat = np.arange(lat_range[0], lat_range[1] + 1e-9, dlat)
     lon = (
@@ -113,6 +115,8 @@ def write_cmip6(
         lat = lat[::-1]
     ocean = _ocean(lat, lon)
     factor = layer_depth_mm if units.startswith("kg") else 1.0
+    if value_factor is not None:
+        factor = value_factor
     folder = root
     if drs:
         folder = (
@@ -180,7 +184,7 @@ def write_cmip6(
                 "variable_id": variable,
                 "grid_label": grid_label,
                 "institution_id": institution,
-                "frequency": "mon",
+                "frequency": frequency,
                 "Conventions": "CF-1.7 CMIP-6.2",
             },
         )
@@ -189,10 +193,13 @@ def write_cmip6(
             f"{months[0][0]:04d}{months[0][1]:02d}-{months[-1][0]:04d}{months[-1][1]:02d}.nc"
         )
         path = folder / name
+        deflate = (
+            dict(fletcher32=True, chunksizes=(1, lat.size, lon.size)) if checksum else {}
+        )
         ds.to_netcdf(
             path,
             encoding={
-                variable: {"_FillValue": np.float32(1e20)},
+                variable: {"_FillValue": np.float32(1e20), **deflate},
                 "time": {"_FillValue": None},
                 "lat": {"_FillValue": None},
                 "lon": {"_FillValue": None},
@@ -258,13 +265,18 @@ def write_era5(
     lon_range: tuple[float, float] = (94.0, 113.0),
     sea: bool = True,
     all_nan_year: int | None = None,
+    steps: str = "month",
+    checksum: bool = False,
 ) -> list[Path]:
     """Write ERA5-Land monthly ``swvl1`` files; return their paths.
 
     ``layout``: ``new`` (valid_time, number, expver coordinate), ``old`` (time in hours
     since 1900, packed int16) or ``old-expver`` (old with an expver dimension, the last
     three months valid only in expver 5). Latitude is descending as the CDS delivers it.
-    A small sea (NaN) lies in the south-east corner.
+    A small sea (NaN) lies in the south-east corner. ``steps``: ``month`` (monthly means),
+    or the wrong downloads ``day`` (every day of each month) and ``hour`` (the first 48
+    hours of each month). ``checksum`` stores the data (new layout) in chunks of one step with
+    HDF5's Fletcher-32 checksum (see :func:`corrupt_chunk`).
     """
     folder.mkdir(parents=True, exist_ok=True)
     lat = np.round(np.arange(lat_range[1], lat_range[0] - 1e-9, -res), 4)
@@ -279,6 +291,22 @@ def write_era5(
     paths = []
     for ys in groups:
         months = [(y, m) for y in ys for m in range(1, 13)]
+        stamps = np.array(
+            [np.datetime64(f"{y:04d}-{m:02d}-01") for y, m in months], dtype="datetime64[s]"
+        )
+        if steps != "month":
+            starts = stamps
+            if steps == "day":
+                ends = [s0.astype("datetime64[M]") + 1 for s0 in starts]
+                stamps = np.concatenate(
+                    [np.arange(s0, e.astype("datetime64[s]"), np.timedelta64(1, "D"))
+                     for s0, e in zip(starts, ends, strict=True)]
+                )
+            else:
+                stamps = np.concatenate(
+                    [s0 + np.arange(48) * np.timedelta64(1, "h") for s0 in starts]
+                ).astype("datetime64[s]")
+            months = [(int(str(t)[:4]), int(str(t)[5:7])) for t in stamps]
         data = np.stack(
             [np.where(seamask, np.nan, truth(lat, lon, y, m)) for y, m in months]
         ).astype("float32")
@@ -286,9 +314,6 @@ def write_era5(
             for i, (y, _m) in enumerate(months):
                 if y == all_nan_year:
                     data[i] = np.nan
-        stamps = np.array(
-            [np.datetime64(f"{y:04d}-{m:02d}-01") for y, m in months], dtype="datetime64[s]"
-        )
         name = (
             f"swvl1_era5land_monthly_{ys[0]:04d}.nc"
             if per_year
@@ -320,6 +345,8 @@ def write_era5(
                 attrs={"GRIB_centre": "ecmf", "Conventions": "CF-1.7"},
             )
             enc = {"swvl1": {"_FillValue": np.float32(np.nan)}, "valid_time": {"_FillValue": None}}
+            if checksum:
+                enc["swvl1"].update(fletcher32=True, chunksizes=(1, lat.size, lon.size))
         else:
             hours = (
                 (stamps - np.datetime64("1900-01-01T00:00:00")) // np.timedelta64(1, "h")
@@ -415,3 +442,30 @@ def write_config_toml(path: Path, cfg: Config | None = None, experiments: bool =
         ]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def corrupt_chunk(path: Path, variable: str, index: int = 3) -> None:
+    """Damage the stored bytes of chunk ``index`` (one time step) of ``variable``.
+
+    The variable must have been written with ``checksum=True`` (one step per chunk, HDF5's
+    Fletcher-32 checksum), and the step's values must occur once in the file (:func:`truth`
+    repeats some months: April, index 3, is unique). The header, the coordinates and every
+    other chunk stay intact, so the file opens and its time axis reads as before; reading that
+    chunk fails, as with a disk or transfer error in the data.
+    """
+    import netCDF4
+
+    with netCDF4.Dataset(path) as nc:
+        var = nc[variable]
+        if not (var.filters() or {}).get("fletcher32"):
+            raise ValueError(f"{path}: {variable} has no checksum; write it with checksum=True")
+        var.set_auto_maskandscale(False)
+        raw = np.ascontiguousarray(var[index : index + 1]).astype(var.dtype.newbyteorder("<"))
+    blob = bytearray(path.read_bytes())
+    needle = raw.tobytes()
+    at = blob.find(needle)
+    if at < 0 or blob.find(needle, at + 1) >= 0:
+        raise ValueError(f"{path}: chunk {index} of {variable} not found once in the file")
+    middle = at + len(needle) // 2
+    blob[middle : middle + 8] = bytes(b ^ 0xFF for b in blob[middle : middle + 8])
+    path.write_bytes(bytes(blob))

@@ -9,7 +9,6 @@ uses the study's 0.25° grid (144 × 264) and full periods (for benchmarks).
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,13 +16,23 @@ import pandas as pd
 import xarray as xr
 from matplotlib.path import Path as MplPath
 
-from smcore.config import SEASONS, TABLE1_MODELS, Config, GridSpec, Periods
+from smcore.analysis.significance import benjamini_hochberg
+from smcore.config import SEASONS, TABLE1_MODELS, Config, GridSpec
 from smcore.io.atomic import write_csv, write_json
 from smcore.io.netcdf import provenance_attrs, write_netcdf
 from smcore.prep.store import write_prepared
 from smcore.workdir import WorkDir
+from tests.factories.config import study_config
+from tests.factories.fields import training_climatology
 
-__all__ = ["make_workdir", "small_config", "REGIONS", "BASELINES", "CHINA_OUTLINE"]
+__all__ = [
+    "make_workdir",
+    "small_config",
+    "study_grid_field",
+    "REGIONS",
+    "BASELINES",
+    "CHINA_OUTLINE",
+]
 
 REGIONS = ("arid", "semi_arid_sub_humid", "humid", "tibetan_plateau")
 BASELINES = (
@@ -32,6 +41,7 @@ BASELINES = (
     "ridge_stacking",
     "qdm_ensemble_mean",
 )
+FDR_ALPHA = 0.1
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 # A coarse (lon, lat) outline of China, enough for realistic-looking synthetic land masks.
@@ -99,9 +109,9 @@ CHINA_OUTLINE = np.array(
 
 def small_config() -> Config:
     """A tiny study: 32 × 56 target cells of 1.125°, 4 × 7 coarse cells, 4 models, few years."""
-    return Config(
-        target=GridSpec(lat0=18.0, lon0=71.0, res=1.125, nlat=32, nlon=56),
-        periods=Periods(
+    return study_config(
+        GridSpec(lat0=18.0, lon0=71.0, res=1.125, nlat=32, nlon=56),
+        years=dict(
             train=(2000, 2005),
             val=(2006, 2007),
             test=(2008, 2009),
@@ -169,14 +179,27 @@ def _grid_bounds(ds: xr.Dataset, grid: GridSpec) -> xr.Dataset:
     return ds
 
 
+def study_grid_field(value: float, name: str = "trend") -> xr.DataArray:
+    """A (lat, lon) field of one ``value`` on the study's 0.25° grid (144 × 264), float32."""
+    grid = Config().target
+    return xr.DataArray(
+        np.full((grid.lat.size, grid.lon.size), value, np.float32),
+        dims=("lat", "lon"),
+        coords={"lat": grid.lat, "lon": grid.lon},
+        name=name,
+    )
+
+
 def make_workdir(path: str | Path, small: bool = True, seed: int = 7) -> WorkDir:
     """Write a complete synthetic work directory at ``path`` and return it.
 
     Every artifact follows docs/workdir.md: ``prepared/`` (via ``write_prepared``),
     ``training/history.csv`` and ``summary.json``, ``product/CMIP6_DL_<exp>.nc``,
-    ``evaluation/*`` and ``analysis/*``. Checkpoints are not written (the dashboard never
-    loads them).
+    ``evaluation/*`` and ``analysis/*``. The checkpoints are empty placeholders (the dashboard
+    never loads them, it only reports that they exist); the optional figures are not written.
     """
+    from smcore.train.predict import product_chunks  # imports torch: only when writing
+
     cfg = small_config() if small else Config()
     wd = WorkDir(path)
     rng = np.random.default_rng(seed)
@@ -191,12 +214,7 @@ def make_workdir(path: str | Path, small: bool = True, seed: int = 7) -> WorkDir
 
     # -- prepared ---------------------------------------------------------
     reference = _field(lat, lon, hist, rng) * landf
-    train = np.asarray((hist.year >= cfg.periods.train[0]) & (hist.year <= cfg.periods.train[1]))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN sea cells
-        clim = np.stack(
-            [np.nanmean(reference[train & (hist.month == m)], axis=0) for m in range(1, 13)]
-        )
+    clim = training_climatology(reference, hist, cfg.periods.train)
     static = xr.Dataset(
         {
             "reference": (("time", "lat", "lon"), reference, {"units": "m3 m-3"}),
@@ -281,8 +299,10 @@ def make_workdir(path: str | Path, small: bool = True, seed: int = 7) -> WorkDir
             "epochs_run": int(len(epochs)),
             "seconds": 18.0,
         },
-        wd.training / "summary.json",
+        wd.path("summary"),
     )
+    for key in ("checkpoint_best", "checkpoint_last"):
+        wd.path(key).write_bytes(b"")
 
     # -- product ----------------------------------------------------------
     for exp in cfg.experiments:
@@ -312,7 +332,9 @@ def make_workdir(path: str | Path, small: bool = True, seed: int = 7) -> WorkDir
             ),
         )
         ds = _grid_bounds(_time_attrs(ds, months), cfg.target)
-        write_netcdf(ds, wd.product(exp), time_chunk=12)
+        # chunked as `smcore predict` writes products
+        chunks = {"ssm": {"chunksizes": product_chunks(*ssm.shape)}}
+        write_netcdf(ds, wd.product(exp), encoding=chunks)
 
     # -- evaluation -------------------------------------------------------
     products = ["CMIP6_DL", "ensemble_mean", *BASELINES, *channels]
@@ -344,6 +366,13 @@ def make_workdir(path: str | Path, small: bool = True, seed: int = 7) -> WorkDir
         1 + taylor["std_norm"] ** 2 - 2 * taylor["std_norm"] * taylor["corr"]
     )
     write_csv(taylor, wd.evaluation / "taylor.csv")
+    pit = {f"pit_{i + 1}": v for i, v in enumerate(np.full(10, 0.1))}
+    write_csv(
+        pd.DataFrame([{"product": "bias_corrected_members", "against": "reference",
+                       "experiment": "historical", "period": "2008-2014", "level": 0.9,
+                       "n": 1000, "coverage": 0.86, "width": 0.05, "CRPS": 0.011, **pit}]),
+        wd.evaluation / "calibration.csv",
+    )
     map_products = ["CMIP6_DL", "ensemble_mean", *BASELINES]
     mae = np.stack(
         [
@@ -425,6 +454,10 @@ def make_workdir(path: str | Path, small: bool = True, seed: int = 7) -> WorkDir
     )
     regional = _time_attrs(regional, test_months)
     write_netcdf(regional, wd.evaluation / "regional_series.nc")
+    write_json(
+        {"statistics": {"train_only": True}, "ridge_lambda_counts": {}, "notes": []},
+        wd.path("audit"),
+    )
 
     # -- analysis ---------------------------------------------------------
     futures = list(cfg.future_experiments)
@@ -445,7 +478,15 @@ def make_workdir(path: str | Path, small: bool = True, seed: int = 7) -> WorkDir
         ]
     ).astype(np.float32)
     p_value = (np.abs(rng.standard_normal(trend.shape)) * 0.03 / (np.abs(trend) + 0.005)).clip(0, 1)
-    p_value = (p_value * landf).astype(np.float32)
+    # strong trends away from 32°N are significant over large areas, weak ones are not
+    p_value = (p_value**3 * landf).astype(np.float32)
+    significant = np.stack(
+        [
+            np.stack([benjamini_hochberg(p_value[k, s], FDR_ALPHA) for s in range(len(SEASONS))])
+            for k in range(len(futures))
+        ]
+    )
+    significant = np.where(np.isfinite(p_value), significant, np.nan).astype(np.float32)
     trends = xr.Dataset(
         {
             "trend": (
@@ -458,11 +499,26 @@ def make_workdir(path: str | Path, small: bool = True, seed: int = 7) -> WorkDir
                 p_value,
                 {"units": "1", "long_name": "Mann-Kendall p-value"},
             ),
+            "significant": (
+                ("experiment", "season", "lat", "lon"),
+                significant,
+                {
+                    "long_name": "field significance of the SSMI trend",
+                    "flag_values": np.array([0, 1], dtype=np.int8),
+                    "flag_meanings": "not_significant significant",
+                    "mann_kendall_variant": "hamed_rao",
+                    "fdr_alpha": FDR_ALPHA,
+                },
+            ),
         },
         coords={"experiment": futures, "season": list(SEASONS), "lat": lat, "lon": lon},
         attrs=provenance_attrs("smcore SSMI trends (synthetic)"),
     )
-    write_netcdf(trends, wd.analysis / "ssmi_trends.nc")
+    write_netcdf(
+        trends,
+        wd.analysis / "ssmi_trends.nc",
+        encoding={"significant": {"dtype": "int8", "_FillValue": np.int8(-1)}},
+    )
     rates = []
     for k, exp in enumerate(futures):
         for region_name in ("north", "south"):
@@ -484,7 +540,7 @@ def make_workdir(path: str | Path, small: bool = True, seed: int = 7) -> WorkDir
                         }
                     )
     write_csv(pd.DataFrame(rates), wd.analysis / "change_rates.csv")
-    signif = p_value < 0.05
+    signif = significant == 1
     fractions = []
     for k, exp in enumerate(futures):
         for s, season in enumerate(SEASONS):
@@ -499,3 +555,47 @@ def make_workdir(path: str | Path, small: bool = True, seed: int = 7) -> WorkDir
             )
     write_csv(pd.DataFrame(fractions), wd.analysis / "area_fractions.csv")
     return wd
+
+
+def corrupt_compressed_chunk(
+    path: str | Path, variable: str, point: tuple[int, ...] | None = None
+) -> tuple[slice, ...]:
+    """Damage the stored bytes of the zlib-compressed chunk of ``variable`` holding ``point``.
+
+    The chunk's compressed bytes are found by compressing its values as HDF5 does (shuffle,
+    then deflate at the variable's level: Python's zlib writes the same stream), and eight bytes
+    in their middle are flipped. The header, the coordinates and every other chunk stay intact,
+    so the file opens and other months and cells read as before; reading that chunk fails, as
+    with a disk or transfer error. ``point`` (element indices, default the first element) must
+    lie in a whole chunk, not in a partial one at the edge. Returns the chunk's slices.
+    """
+    import zlib
+
+    import netCDF4
+
+    path = Path(path)
+    with netCDF4.Dataset(path) as nc:
+        var = nc[variable]
+        chunks, filters = var.chunking(), var.filters() or {}
+        if chunks == "contiguous" or not filters.get("zlib"):
+            raise ValueError(f"{path}: {variable} is not stored in compressed chunks")
+        var.set_auto_maskandscale(False)
+        point = point or (0,) * var.ndim
+        where = tuple(
+            slice(p // c * c, p // c * c + c) for p, c in zip(point, chunks, strict=True)
+        )
+        data = np.ascontiguousarray(var[where])
+    if list(data.shape) != list(chunks):
+        raise ValueError(f"{path}: the chunk at {point} is a partial edge chunk")
+    raw = data.astype(data.dtype.newbyteorder("<")).tobytes()
+    if filters.get("shuffle"):
+        raw = np.frombuffer(raw, np.uint8).reshape(-1, data.dtype.itemsize).T.tobytes()
+    stored = zlib.compress(raw, int(filters.get("complevel") or 4))
+    blob = bytearray(path.read_bytes())
+    at = blob.find(stored)
+    if at < 0 or blob.find(stored, at + 1) >= 0:
+        raise ValueError(f"{path}: the chunk at {point} of {variable} not found once in the file")
+    middle = at + len(stored) // 2
+    blob[middle : middle + 8] = bytes(b ^ 0xFF for b in blob[middle : middle + 8])
+    path.write_bytes(bytes(blob))
+    return where

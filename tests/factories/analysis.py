@@ -9,15 +9,17 @@ import pandas as pd
 import xarray as xr
 
 from smcore.config import Config, GridSpec
+from smcore.io.atomic import write_json
 from smcore.io.netcdf import provenance_attrs, write_netcdf
 from smcore.workdir import WorkDir
+from tests.factories.config import study_config
 
 # 8 x 12 one-degree grid straddling 35N and 100E, so both regions and the west exist.
 TINY_GRID = GridSpec(lat0=30.5, lon0=94.5, res=1.0, nlat=8, nlon=12)
 
 
 def tiny_config(**overrides) -> Config:
-    cfg = Config(target=TINY_GRID, scale=4, experiments=("historical", "ssp126", "ssp585"))
+    cfg = study_config(TINY_GRID, scale=4, experiments=("historical", "ssp126", "ssp585"))
     return cfg.override(**overrides)
 
 
@@ -126,6 +128,8 @@ def make_workdir(
     cfg = cfg or tiny_config()
     wd = WorkDir(root)
     grid = cfg.target
+    # the manifest of `smcore prepare`: which experiments the later steps work on
+    write_json({"experiments": list(cfg.experiments), "config": cfg.to_dict()}, wd.manifest)
     hist = synthetic_ssm(*hist_years, grid=grid, seed=1)
     write_ssm(wd.product("historical"), hist, hist_years[0], grid)
     y0, y1 = cfg.periods.future

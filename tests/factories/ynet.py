@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from smcore.config import Config, GridSpec, ModelSpec, Periods, TrainConfig
+from smcore.config import Config, GridSpec
 from smcore.prep.store import write_prepared
 from smcore.workdir import WorkDir
+from tests.factories.config import study_config
 
 
 def tiny_config(
@@ -37,14 +38,14 @@ def tiny_config(
         plateau_patience=2, early_stopping=5, amp="off",
     )
     tk.update(train_kwargs)
-    return Config(
-        target=GridSpec(lat0=30.0, lon0=100.0, res=0.5, nlat=nclat * scale, nlon=nclon * scale),
+    return study_config(
+        GridSpec(lat0=30.0, lon0=100.0, res=0.5, nlat=nclat * scale, nlon=nclon * scale),
         scale=scale,
-        periods=Periods(train=train, val=val, test=test, future=future, baseline=train,
-                        change=((future[0], future[1]),)),
+        years=dict(train=train, val=val, test=test, future=future, baseline=train,
+                   change=((future[0], future[1]),)),
+        models=channels,
         experiments=experiments,
-        models=tuple(ModelSpec(f"M{i}", "TEST") for i in range(channels)),
-        train=TrainConfig(**tk),  # type: ignore[arg-type]
+        train=tk,
     )
 
 

@@ -1,0 +1,113 @@
+"""Calibration scores of a probabilistic product, accumulated over blocks of months.
+
+A product's predictive distribution at each (month, pixel) comes as an ensemble
+``(member, time, pixel)`` or as a Gaussian (mean and standard deviation, ``(time, pixel)``);
+the observation (reference or truth) is ``(time, pixel)``; all in m3 m-3. Long records do not
+fit in memory with every member at 0.25°, so :class:`Calibration` adds the scores of one block
+at a time and gives pooled numbers at the end, identical to scoring all months at once:
+
+- ``coverage``: share of observations inside the central ``level`` interval (ensemble:
+  its empirical quantiles; Gaussian: μ ± z σ);
+- ``width``: the interval's mean width (m3 m-3);
+- ``CRPS``: mean continuous ranked probability score (m3 m-3; equals the MAE for a single
+  value, so the two are on one scale);
+- ``pit_1`` … ``pit_B``: the PIT histogram's relative frequencies (1/B each when calibrated).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.stats import norm
+
+from smcore.evaluation import probabilistic as pr
+
+__all__ = ["Calibration", "CALIBRATION_LEVEL", "PIT_BINS"]
+
+CALIBRATION_LEVEL = 0.90
+"""Central interval scored: 5–95 %."""
+PIT_BINS = 10
+
+
+def _sorted_quantile(xs: np.ndarray, q: float) -> np.ndarray:
+    """Quantile ``q`` of members sorted along axis 0 (numpy's default linear interpolation)."""
+    h = (xs.shape[0] - 1) * q
+    i = int(np.floor(h))
+    j = min(i + 1, xs.shape[0] - 1)
+    return xs[i] + (h - i) * (xs[j] - xs[i])
+
+
+@dataclass
+class Calibration:
+    """Pooled calibration scores of one product, block by block (see the module docstring)."""
+
+    level: float = CALIBRATION_LEVEL
+    bins: int = PIT_BINS
+    n: int = 0
+    crps_sum: float = 0.0
+    inside: int = 0
+    width_sum: float = 0.0
+    pit_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def __post_init__(self) -> None:
+        if not 0 < self.level < 1:
+            raise ValueError(f"level must lie in (0, 1), got {self.level}")
+        if self.pit_counts.size == 0:
+            self.pit_counts = np.zeros(self.bins, dtype=np.int64)
+
+    @property
+    def quantiles(self) -> tuple[float, float]:
+        """Lower and upper probabilities of the central interval."""
+        tail = (1 - self.level) / 2
+        return tail, 1 - tail
+
+    def _add(self, crps: np.ndarray, lo: np.ndarray, hi: np.ndarray, y: np.ndarray,
+             pit: np.ndarray) -> None:
+        self.n += int(y.size)
+        self.crps_sum += float(np.sum(crps, dtype=np.float64))
+        self.inside += int(((y >= lo) & (y <= hi)).sum())
+        self.width_sum += float(np.sum(hi - lo, dtype=np.float64))
+        idx = np.minimum((pit * self.bins).astype(int), self.bins - 1)
+        self.pit_counts += np.bincount(idx, minlength=self.bins)
+
+    def add_ensemble(self, members: np.ndarray, obs: np.ndarray, *, seed: int = 0) -> None:
+        """Add a block: ``members`` (M, time, pixel), ``obs`` (time, pixel).
+
+        Pairs with a non-finite observation or member are left out.
+        """
+        ens = np.asarray(members, dtype=np.float64)
+        y = np.asarray(obs, dtype=np.float64)
+        if ens.shape[1:] != y.shape:
+            raise ValueError(f"members {ens.shape} do not match observations {y.shape}")
+        ok = np.isfinite(y) & np.isfinite(ens).all(axis=0)
+        xs = np.sort(ens[:, ok], axis=0)  # sorted once: quantiles, CRPS and ranks share it
+        y = y[ok]
+        lo, hi = (_sorted_quantile(xs, q) for q in self.quantiles)
+        crps = pr.crps_sorted(xs, y)
+        self._add(crps, lo, hi, y, pr.pit_ensemble(xs, y, seed=seed + self.n))
+
+    def add_gaussian(self, mu: np.ndarray, sigma: np.ndarray, obs: np.ndarray) -> None:
+        """Add a block of a Gaussian forecast: ``mu``, ``sigma`` and ``obs`` (time, pixel).
+
+        Pairs with a non-finite value or σ ≤ 0 are left out.
+        """
+        mu, sigma, y = (np.asarray(a, dtype=np.float64) for a in (mu, sigma, obs))
+        ok = np.isfinite(mu) & np.isfinite(sigma) & np.isfinite(y) & (sigma > 0)
+        mu, sigma, y = mu[ok], sigma[ok], y[ok]
+        z = float(norm.ppf(self.quantiles[1]))
+        crps = pr.crps_gaussian(mu, sigma, y, mean=False)
+        self._add(crps, mu - z * sigma, mu + z * sigma, y, pr.pit_gaussian(mu, sigma, y))
+
+    def row(self) -> dict[str, float | int]:
+        """``n``, ``coverage``, ``width``, ``CRPS`` and ``pit_1`` … ``pit_B`` (NaN when empty)."""
+        n = self.n
+        out: dict[str, float | int] = {
+            "n": n,
+            "coverage": self.inside / n if n else float("nan"),
+            "width": self.width_sum / n if n else float("nan"),
+            "CRPS": self.crps_sum / n if n else float("nan"),
+        }
+        freq = self.pit_counts / n if n else np.full(self.bins, np.nan)
+        out.update({f"pit_{i + 1}": float(f) for i, f in enumerate(freq)})
+        return out
