@@ -42,12 +42,12 @@ import re
 import shutil
 import sys
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import tomllib
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -181,6 +181,8 @@ def run_seed(shared: WorkDir, root: Path, label: str, cfg: Config, seed: int, tr
                                     figures=False))
     out["test"] = pd.read_csv(wd.path("metrics"))
     out["truth"] = pd.read_csv(wd.path("truth_metrics"))
+    if wd.path("calibration").exists():
+        out["calibration"] = pd.read_csv(wd.path("calibration"))
     if truth_rates is not None:
         out["future"] = future_change(wd, truth_rates)
     return out
@@ -257,7 +259,32 @@ def summarise(runs: list[dict[str, Any]], models: set[str]) -> tuple[str, dict[s
             lines.append(f"| {exp} | {_pm(rows['trend_pattern_r'], 3)} | "
                          f"{_pm(rows['change_rate_mae_pct'], 2)} |")
         record["future"] = fut.reset_index().to_dict(orient="list")
+
+    if all("calibration" in r for r in runs):
+        lines += ["", *calibration_table(runs)]
+        cal = pd.concat([r["calibration"].assign(seed=r["seed"]) for r in runs])
+        record["calibration"] = cal.to_dict(orient="list")
     return "\n".join(lines), record
+
+
+def calibration_table(runs: list[dict[str, Any]]) -> list[str]:
+    """Coverage and width of the 90 % interval, CRPS and the PIT histogram's largest departure
+    from flat, per product, reference and period (``evaluation/calibration.csv``)."""
+    cal = pd.concat([r["calibration"].assign(seed=r["seed"]) for r in runs])
+    pit = [c for c in cal.columns if c.startswith("pit_")]
+    if pit:
+        cal["pit_max_dev"] = (cal[pit].sub(1.0 / len(pit))).abs().max(axis=1)
+    lines = ["**Calibration** (`evaluation/calibration.csv`, mean ± sd over seeds; target "
+             "coverage of the 90 % interval: 0.88–0.92 on the test months, 0.85–0.95 per SSP; "
+             "lower CRPS is better; PIT: largest departure of a decile's share from 0.1):", "",
+             "| product | against | experiment | period | coverage | width (m3 m-3) | CRPS | PIT |",
+             "|---|---|---|---|---|---|---|---|"]
+    keys = ["product", "against", "experiment", "period"]
+    for key, rows in cal.groupby(keys, sort=False):
+        cells = [_pm(rows["coverage"], 3), _pm(rows["width"], 4), _pm(rows["CRPS"], 5),
+                 _pm(rows["pit_max_dev"], 3) if pit else "—"]
+        lines.append("| " + " | ".join(map(str, key)) + " | " + " | ".join(cells) + " |")
+    return lines
 
 
 def write_docs(path: Path, label: str, header: str, body: str) -> None:

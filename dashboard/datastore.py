@@ -37,6 +37,7 @@ from dashboard.config import (
 from dashboard.contain import code_span, describe, log_failure
 from dashboard.projection import DEFAULT_PROJECTION, PROJECTION_LABELS, PROJECTIONS
 from smcore import runstate
+from smcore.analysis.partition import PARTITION_FRACTIONS
 from smcore.config import SEASONS, Config
 from smcore.errors import ConfigError, InputError
 from smcore.workdir import STEPS, WorkDir, artifact, workdir_config
@@ -518,6 +519,14 @@ class DataStore(Viewer):
         """``analysis/change_rates.csv`` (percent)."""
         return self._table(
             "change_rates", ("experiment", "region", "period", "timescale", "value"), ("value",)
+        )
+
+    def uncertainty_partition(self) -> pd.DataFrame:
+        """``analysis/uncertainty_partition.csv``: variance shares per region and year."""
+        return self._table(
+            "uncertainty_partition",
+            ("region", "year", *PARTITION_FRACTIONS),
+            ("year", *PARTITION_FRACTIONS),
         )
 
     def area_fractions(self) -> pd.DataFrame:

@@ -106,6 +106,7 @@ stations_series        | evaluation/stations.nc               | evaluate | with 
 trends                 | analysis/ssmi_trends.nc              | analyse  |                      | SSMI Theil-Sen trends, Mann-Kendall p-values and the FDR significance mask per scenario and season
 change_rates           | analysis/change_rates.csv            | analyse  |                      | change rates by period, region and timescale (percent)
 area_fractions         | analysis/area_fractions.csv          | analyse  |                      | land shares with a significant drying or wetting trend
+uncertainty_partition  | analysis/uncertainty_partition.csv   | analyse  |                      | model, scenario and internal-variability shares of the projection variance per region and year
 change_rates_figure    | analysis/change_rates.png            | analyse  | unless --no-figures  | figure of the change rates
 trend_maps_figure      | analysis/trend_maps_{experiment}.png | analyse  | unless --no-figures  | figure of the trend maps of one scenario
 truth_trend_comparison | analysis/truth_trend_comparison.csv  | analyse  | with --truth         | trend maps compared with the demo truth

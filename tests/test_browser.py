@@ -340,6 +340,7 @@ def test_every_tab_renders_offline(server, tmp_path):
             if tab == "Future trends":
                 _move_scenario_slider(page)
                 rendered[tab] = _settle(page, MIN_CANVASES[tab])
+                marks = _marks_on_screen(page)
             page.screenshot(path=str(shots / f"{tab.lower().replace(' ', '_')}.png"))
 
         # the Albers projection: the maps redraw, a click still selects the cell under it
@@ -359,6 +360,8 @@ def test_every_tab_renders_offline(server, tmp_path):
         _settle(page, MIN_CANVASES["Explorer"])
 
     watch.check(log)
+    # the models' robustness on the trend maps: hatching and crosses drawn, the rule in the text
+    assert marks["dash"] > 0 and marks["x"] > 0, marks
     plon, plat = float(projected["lon"].iloc[0]), float(projected["lat"].iloc[0])
     # a click mapped back from the conic's metres lands inside China, not on the grid's edge
     assert (plon, plat) != (float(before["lon"].iloc[0]), float(before["lat"].iloc[0]))
@@ -382,6 +385,26 @@ def test_every_tab_renders_offline(server, tmp_path):
         Path(target).mkdir(parents=True, exist_ok=True)
         for png in shots.iterdir():
             shutil.copy(png, Path(target) / png.name)
+
+
+def _marks_on_screen(page) -> dict[str, int]:
+    """How many marks of each Scatter marker the visible plots draw (Bokeh's own models)."""
+    return page.evaluate(
+        """() => {
+          const out = {};
+          for (const view of Bokeh.index.all_views()) {
+            const glyph = view.model?.glyph;
+            if (!glyph || glyph.type !== "Scatter" || !view.parent?.canvas_view) continue;
+            const rect = view.parent.canvas_view.events_el.getBoundingClientRect();
+            if (rect.width === 0 || rect.height === 0) continue;  // a map on a hidden tab
+            const marker = typeof glyph.marker === "string" ? glyph.marker : glyph.marker?.value;
+            const data = view.model.data_source.data;
+            const n = (data.lon ?? data.x ?? []).length;
+            out[marker] = (out[marker] ?? 0) + n;
+          }
+          return out;
+        }"""
+    )
 
 
 def _station_on_screen(page, index: int) -> tuple[float, float] | None:
@@ -446,6 +469,8 @@ def test_a_station_click_and_the_box_export(server, tmp_path):
     assert f"{int(row['months'])} complete months" in text, text
     assert f"bias {row['bias']:+.3f}" in text and f"r {row['r']:.2f}" in text, text
     # the box: the whole grid as first shown, the product's values, CF-1.8 with provenance
+    head = box_file.read_bytes()[:300]
+    assert not head.startswith(b"# cannot export"), head.decode(errors="replace")
     assert box_file.name.startswith("smcore_historical_") and box_file.suffix == ".nc"
     box = xr.open_dataset(box_file)
     product = xr.open_dataset(wd.product("historical"))
@@ -498,6 +523,10 @@ def test_significance_dots_cover_little_of_a_rendered_map():
         return float((changed & coloured).sum() / coloured.sum())
 
     small = trend_map(trend, everywhere, title="t", limit=0.1, width=SMALL_MAP_WIDTH, compact=True)
+    # every cell significant and of no robust change, and a band of conflicting signals
+    band = everywhere & (np.abs(trend["lat"] - 35) < 5)
+    marked = trend_map(trend, everywhere, title="t", limit=0.1, width=SMALL_MAP_WIDTH,
+                       compact=True, robustness=(everywhere & ~band, band))
     # the earlier stippling: a 1.6 px dot on every significant cell
     lon_all, lat_all = stipple_coords(everywhere, stride=1)
     earlier = map_image(
@@ -512,8 +541,11 @@ def test_significance_dots_cover_little_of_a_rendered_map():
             page = browser.new_page(viewport={"width": 500, "height": 400})
             share = changed_share(page, small)
             old_share = changed_share(page, earlier)
+            marked_share = changed_share(page, marked)
         finally:
             browser.close()
     print(f"significance dots change {share:.1%} of the map's pixels (earlier: {old_share:.1%})")
+    print(f"with the robustness marks: {marked_share:.1%}")
     assert 0.005 < share <= PNG_MAX_COVER
+    assert share < marked_share <= PNG_MAX_COVER
     assert old_share > PNG_MAX_COVER  # the check fails on the earlier maps

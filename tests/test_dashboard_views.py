@@ -417,6 +417,16 @@ def test_trends_view_follows_scenario_and_season(store):
     dry, wet = fraction_values(store.area_fractions(), "ssp585", "DJF")
     assert [n.value for n in numbers] == pytest.approx([dry, wet])
     assert set(view.scenario_dataset()["experiment"].values) == {"ssp585"}
+    # the models' robustness follows too: hatches (layer 1) and crosses (layer 2)
+    from dashboard.views.trends import robustness_masks, stipple_coords, stipple_stride
+
+    sel = store.trends().sel(experiment="ssp585", season="DJF")
+    stride = stipple_stride(view._frame, MAP_WIDTH)
+    for layer, mask in enumerate(robustness_masks(sel), start=1):
+        want_x, _ = stipple_coords(mask, stride=stride, valid=sel["trend"].notnull())
+        got_x, _ = view._main.points_at(layer)
+        assert len(got_x) == len(want_x) > 0
+        np.testing.assert_allclose(np.sort(got_x), np.sort(want_x))
 
 
 # -- Change rates --------------------------------------------------------------------------
@@ -443,6 +453,37 @@ def test_change_rates_view_follows_scenario(store):
         keys = zip(data["timescale"], data["period"], strict=True)
         got = dict(zip(keys, data["zvalues"], strict=True))
         assert got == {(r.timescale, r.period): r.value for r in want.itertuples()}
+        # the models' range rides along for the hover, following the scenario too
+        lows = dict(zip(zip(data["timescale"], data["period"], strict=True), data["model_p05"],
+                        strict=True))
+        assert lows == {(r.timescale, r.period): r.model_p05 for r in want.itertuples()}
+
+
+def test_change_rates_view_shows_the_uncertainty_partition(store, tmp_path):
+    from dashboard.views.change_rates import partition_plot
+
+    partition = store.uncertainty_partition()
+    plot = partition_plot(partition, "north")
+    areas = list(plot)
+    assert [a.vdims[0].name for a in areas] == ["internal variability", "model", "scenario"]
+    top = areas[-1].dimension_values(1)  # the upper edge of the last stacked area
+    assert np.allclose(top, 1.0)
+    north = partition[partition.region == "north"].sort_values("year")
+    np.testing.assert_allclose(areas[0].dimension_values(1), north["internal_fraction"])
+    view = ChangeRatesView(store=store)
+    _render(view.__panel__())
+    section = view._partition_section()
+    assert "Where the spread" in section[0].object
+    assert len(section[2].objects) == partition["region"].nunique()
+    # without the file the rest of the tab stands, with a line saying why
+    store.root.joinpath("analysis", "uncertainty_partition.csv").rename(tmp_path / "moved.csv")
+    try:
+        from dashboard import loaders
+
+        loaders.clear_caches()
+        assert "not available" in view._partition_section().object
+    finally:
+        (tmp_path / "moved.csv").rename(store.root / "analysis" / "uncertainty_partition.csv")
 
 
 # -- Model ---------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Reading NetCDF from several threads at once (the dashboard's sessions and warm-up) is safe.
 
 netCDF-C/HDF5 are not thread-safe and xarray reads a file's header outside its own lock; the
-unlocked readers crashed the process (a segmentation fault or a double free in ``nc_open``).
+unlocked readers crashed the process (a segmentation fault or a double free in ``nc_open``),
+and a read under a lock of its own beside one of xarray's writes failed with "HDF error".
 The stress runs in a child process so that a crash fails this test instead of the session.
 """
 
@@ -21,6 +22,7 @@ STRESS = textwrap.dedent(
     import numpy as np, pandas as pd, xarray as xr
     from smcore.io.product import checkpoint_of, open_product
     from smcore.io.nclock import open_netcdf
+    from smcore.io.netcdf import write_netcdf
 
     root = sys.argv[1]
     paths = []
@@ -36,6 +38,9 @@ STRESS = textwrap.dedent(
         ds.to_netcdf(p)
         paths.append(p)
     stop = time.time() + float(sys.argv[2])
+    failures = []
+    threading.excepthook = lambda args: failures.append(repr(args.exc_value))
+    loaded = xr.open_dataset(paths[0]).load()  # before any thread starts
 
     def work(k):
         n = 0
@@ -50,9 +55,19 @@ STRESS = textwrap.dedent(
                     ds.load()
             n += 1
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    def write(k):
+        # smcore's writes beside the reads, as the dashboard's exports do
+        n = 0
+        while time.time() < stop:
+            write_netcdf(loaded, f"{root}/out{k}_{n % 2}.nc")
+            n += 1
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(5)]
+    threads.append(threading.Thread(target=write, args=(0,)))
     [t.start() for t in threads]
     [t.join() for t in threads]
+    if failures:
+        sys.exit("failed in a thread: " + "; ".join(failures[:3]))
     print("survived")
     """
 )

@@ -6,11 +6,13 @@ SIGTERM inside each step, then rerun to the same results.
 """
 
 import hashlib
+import json
 import os
 import random
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -107,7 +109,9 @@ def test_run_small_demo_end_to_end_and_skip(small_demo_run, capsys):
     assert sorted(set(truth["experiment"])) == sorted(cfg.experiments)
     trends = xr.open_dataset(w.path("trends"))
     assert list(trends["experiment"].values) == ["ssp126", "ssp585"]
-    assert set(pd.read_csv(w.path("change_rates"))["experiment"]) == {"ssp126", "ssp585"}
+    rates = pd.read_csv(w.path("change_rates"))
+    assert set(rates["experiment"]) == {"ssp126", "ssp585"}
+    _check_model_uncertainty(w, trends, rates)
     assert len(pd.read_csv(w.history)) == 1
     for step in ("train", "predict", "evaluate", "analyse"):
         assert all(p.exists() for p in w.outputs(step, w.experiments()))
@@ -117,6 +121,32 @@ def test_run_small_demo_end_to_end_and_skip(small_demo_run, capsys):
     for name in ("train", "predict", "evaluate", "analyse"):
         assert f"[{name}] up to date, skipping" in out
     assert "up to date, reusing" in out
+
+
+def _check_model_uncertainty(w, trends, rates):
+    """The models' view written by analyse: AR6 classes, change-rate ranges, the partition."""
+    from smcore.analysis.robustness import CLASS_MEANINGS
+
+    rob = trends["robustness"]
+    assert rob.attrs["flag_meanings"] == " ".join(CLASS_MEANINGS[k] for k in sorted(CLASS_MEANINGS))
+    land = trends["trend"].notnull()
+    assert set(np.unique(rob.where(land).values[land.values])) <= set(CLASS_MEANINGS)
+    assert rob.where(~land).isnull().all()  # the fill outside land
+    for share in ("share_significant", "share_agree"):
+        v = trends[share].values[land.values]
+        assert np.all((v >= 0) & (v <= 1))
+    assert (rates["model_p05"] <= rates["model_p95"]).all() and (rates["n_models"] == 7).all()
+    part = pd.read_csv(w.path("uncertainty_partition"))
+    assert {"north", "south", "arid", "humid"} <= set(part["region"])
+    fractions = part[["internal_fraction", "model_fraction", "scenario_fraction"]].sum(axis=1)
+    assert np.allclose(fractions, 1.0)
+    exe = Path(sys.executable).with_name("compliance-checker")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "cc.json"
+        subprocess.run([str(exe), "--test=cf:1.8", "--format=json", "-o", str(out),
+                        str(w.path("trends"))], capture_output=True, text=True, timeout=300)
+        report = json.loads(out.read_text())["cf:1.8"]
+    assert report["high_count"] == 0 and report["medium_count"] == 0
 
 
 @pytest.mark.slow

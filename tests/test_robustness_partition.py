@@ -106,3 +106,99 @@ def test_smooth_response_leaves_a_polynomial_unchanged_and_skips_missing_series(
     assert np.isnan(out[1]).all()
     with pytest.raises(ValueError, match="cannot determine"):
         smooth_response(series[:, :4], years[:4])
+
+
+def test_robustness_maps_resample_the_shares_and_mask_the_land():
+    import xarray as xr
+
+    from smcore.analysis.robustness import robustness_maps
+
+    clat, clon = np.array([0.0, 2.0]), np.array([0.0, 2.0, 4.0])
+    # four models; cell (0, 0) robust wetting, (1, 2) conflicting, the rest no robust change
+    trend = np.full((4, 2, 3), 1.0)
+    trend[:, 1, 2] = [1.0, -1.0, 1.0, 1.0]
+    sig = np.zeros((4, 2, 3))
+    sig[:, 0, 0] = 1.0
+    sig[:, 1, 2] = 1.0
+    sig[0, 0, 1] = np.nan  # no test: counts as not significant
+    coords = {"model": list("abcd"), "clat": clat, "clon": clon}
+    t = xr.DataArray(trend, dims=("model", "clat", "clon"), coords=coords)
+    s = xr.DataArray(sig, dims=("model", "clat", "clon"), coords=coords)
+    lat, lon = np.array([0.0, 1.0, 2.0]), np.array([0.0, 2.0, 4.0, 5.0])
+    land = xr.DataArray(np.ones((3, 4), bool), dims=("lat", "lon"))
+    land[1, 1] = False
+    out = robustness_maps(t, s, lat, lon, land)
+    # on the coarse centres the shares are the coarse ones
+    assert out["share_significant"].values[0, 0] == 1.0 and out["share_agree"].values[0, 0] == 1.0
+    assert out["robustness"].values[0, 0] == ROBUST
+    assert out["share_agree"].values[2, 2] == 0.75 and out["robustness"].values[2, 2] == CONFLICTING
+    assert out["robustness"].values[0, 1] == NO_ROBUST_CHANGE
+    # half-way between: the bilinear mean of the neighbours; beyond the last centre: constant
+    assert np.isclose(out["share_significant"].values[1, 0], 0.5)
+    assert out["share_significant"].values[2, 3] == out["share_significant"].values[2, 2]
+    assert out["robustness"].values[1, 1] == MISSING and np.isnan(out["share_agree"].values[1, 1])
+
+
+def test_regional_weights_equal_the_mean_of_the_resampled_field():
+    import xarray as xr
+
+    from smcore.analysis.change import region_masks, regional_mean, regional_weights
+    from smcore.evaluation.baselines import bilinear_to_target
+
+    rng = np.random.default_rng(3)
+    clat, clon = np.arange(20.0, 50.0, 2.0), np.arange(90.0, 130.0, 2.0)
+    lat, lon = np.arange(19.125, 51.0, 0.25), np.arange(89.125, 131.0, 0.25)
+    x = xr.DataArray(rng.random((3, clat.size, clon.size)), dims=("time", "clat", "clon"),
+                     coords={"time": np.arange(3), "clat": clat, "clon": clon})
+    land = xr.DataArray(rng.random((lat.size, lon.size)) > 0.3, dims=("lat", "lon"),
+                        coords={"lat": lat, "lon": lon})
+    masks = region_masks(land["lat"], land["lon"], 35.0, 100.0)
+    fine = bilinear_to_target(x, lat, lon).where(land)
+    expected = regional_mean(fine, masks).values
+    w = regional_weights(masks, land, clat, clon)
+    got = np.einsum("tab,rab->rt", x.values, w.values)
+    assert np.allclose(got, expected, rtol=1e-10)
+
+
+def test_model_change_ranges_and_the_partition_table():
+    import pandas as pd
+    import xarray as xr
+
+    from smcore.analysis.change import change_rates, model_change_ranges
+    from smcore.analysis.partition import partition_table
+
+    time_h = pd.date_range("1995-01-01", "2014-12-01", freq="MS")
+    time_f = pd.date_range("2015-01-01", "2040-12-01", freq="MS")
+    scale = np.array([0.9, 1.0, 1.1, 1.2])[:, None, None]  # four models: 0 %, 5 %, 10 %, 15 %
+
+    def series(time, level):
+        base = np.full((4, 2, time.size), 0.3)
+        return xr.DataArray(base * np.where(level, 1 + (scale - 0.9) / 2, 1.0),
+                            dims=("model", "region", "time"),
+                            coords={"model": list("abcd"), "region": ["north", "south"], "time": time})
+
+    hist, fut = series(time_h, False), series(time_f, True)
+    ranges = model_change_ranges(hist, {"ssp1": fut}, (1995, 2014), [(2021, 2040)])
+    annual = ranges[(ranges.timescale == "annual") & (ranges.region == "north")].iloc[0]
+    assert np.isclose(annual.model_p05, np.percentile([0, 5, 10, 15], 5))
+    assert np.isclose(annual.model_p95, np.percentile([0, 5, 10, 15], 95)) and annual.n_models == 4
+    one = change_rates(hist.sel(model="c"), {"ssp1": fut.sel(model="c")}, (1995, 2014), [(2021, 2040)])
+    assert np.allclose(one["value"], 10.0)
+    assert list(ranges.columns[:4]) == ["experiment", "region", "period", "timescale"]
+
+    years = np.arange(2015, 2101)
+    rng = np.random.default_rng(0)
+    per_model = np.array([1.0, 3.0])[:, None, None]
+    forced = np.array([1.0, 2.0])[None, :, None] * per_model * (years - 2015) / 1000
+    noise = rng.normal(0, 0.01, (2, 2, years.size))
+    annual_x = xr.DataArray((forced + noise)[:, :, None, :] + 0.25,
+                            dims=("model", "scenario", "region", "year"),
+                            coords={"region": ["r"], "year": years})
+    base = xr.DataArray(np.full((2, 1), 0.25), dims=("model", "region"), coords={"region": ["r"]})
+    table = partition_table(annual_x, base)
+    assert len(table) == years.size and set(table.region) == {"r"}
+    total = table[["internal_fraction", "model_fraction", "scenario_fraction"]].sum(axis=1)
+    assert np.allclose(total, 1.0)
+    # internal variability dominates at first, the forced spread (model and scenario) at the end
+    assert table.internal_fraction.iloc[0] > 0.9 and table.internal_fraction.iloc[-1] < 0.1
+    assert np.isclose(table.internal.iloc[0], np.var(noise, axis=-1).mean(), rtol=0.1)

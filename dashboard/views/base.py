@@ -24,6 +24,7 @@ from dashboard.loaders import ArtifactMissing
 from smcore.errors import InputError
 from smcore.io.netcdf import provenance_attrs
 from smcore.workdir import artifact
+from smcore.io.nclock import to_netcdf
 
 __all__ = [
     "View",
@@ -115,7 +116,7 @@ def dataset_bytes(ds: xr.Dataset, title: str) -> bytes:
     ds.attrs["title"] = title
     with tempfile.TemporaryDirectory(prefix="smcore-export-") as tmp:
         path = Path(tmp) / "export.nc"
-        ds.to_netcdf(path, engine="netcdf4", format="NETCDF4")
+        to_netcdf(ds, path, engine="netcdf4", format="NETCDF4")
         return path.read_bytes()
 
 

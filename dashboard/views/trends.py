@@ -4,6 +4,8 @@ Diverging colours centred on zero, significant trends stippled (the ``significan
 ``ssmi_trends.nc``: Mann–Kendall per pixel, Benjamini–Hochberg false discovery rate per map)
 on a lattice of blocks a fixed number of screen pixels wide, so that the dots cover a small
 share of any map whatever its size, and the share of land drying and wetting beside the map.
+Where ``ssmi_trends.nc`` has the models' AR6 robustness classes, areas of no robust change
+are hatched and conflicting signals crossed on the same kind of lattice (IPCC AR6 Atlas).
 """
 
 from __future__ import annotations
@@ -33,12 +35,15 @@ from dashboard.live import LiveFigure, link_ranges, restyle
 from dashboard.maps import field_frame, image_data, map_image, map_points, present
 from dashboard.projection import DEFAULT_PROJECTION, MapFrame
 from dashboard.views.base import View, csv_download, netcdf_download
+from smcore.analysis.robustness import AGREE_SHARE, CONFLICTING, NO_ROBUST_CHANGE, SIGNIFICANT_SHARE
 from smcore.analysis.significance import significance_label
 
 __all__ = [
     "TrendsView",
     "significance_mask",
     "significance_rule",
+    "robustness_masks",
+    "ROBUSTNESS_LEGEND",
     "stipple_coords",
     "stipple_points",
     "stipple_stride",
@@ -62,6 +67,29 @@ def significance_mask(trends: xr.Dataset) -> xr.DataArray:
         return trends["significant"] == 1
     with np.errstate(invalid="ignore"):
         return trends["p_value"] < SIGNIFICANCE
+
+
+NO_ROBUST_LABEL = f"hatched: no robust change (< {SIGNIFICANT_SHARE:.0%} of models significant)"
+CONFLICTING_LABEL = (f"crosses: conflicting signals (>= {SIGNIFICANT_SHARE:.0%} significant, "
+                     f"< {AGREE_SHARE:.0%} agree on the sign)")
+ROBUSTNESS_LEGEND = (
+    "**Hatching** (/): no robust change, fewer than "
+    f"{SIGNIFICANT_SHARE:.0%} of the bias-corrected models have a significant trend; "
+    f"**crosses** (×): conflicting signals, at least {SIGNIFICANT_SHARE:.0%} significant but "
+    f"fewer than {AGREE_SHARE:.0%} agree on the sign of the multi-model median; plain colour: "
+    "a robust signal (IPCC AR6 Atlas, advanced approach). One mark per block where most cells "
+    "have the class."
+)
+"""The rule of the robustness marks, for the tab's text."""
+
+
+def robustness_masks(trends: xr.Dataset) -> tuple[xr.DataArray, xr.DataArray] | None:
+    """(no robust change, conflicting) bool masks of ``trends``, or None for a file without
+    the models' ``robustness`` class (written before it existed)."""
+    if "robustness" not in trends:
+        return None
+    cls = trends["robustness"]
+    return cls == NO_ROBUST_CHANGE, cls == CONFLICTING
 
 
 def significance_rule(trends: xr.Dataset) -> str:
@@ -147,7 +175,7 @@ def stipple_points(
     lon, lat = stipple_coords(
         significant, alpha=alpha, max_points=max_points, stride=stride, valid=valid
     )
-    label = label or f"p < {alpha:g}"
+    label = f"p < {alpha:g}" if label is None else label
     if frame is None:
         points = hv.Points((lon, lat), kdims=["lon", "lat"], label=label)
     else:
@@ -176,6 +204,7 @@ def trend_map(
     projection: str = DEFAULT_PROJECTION,
     presentation: bool = False,
     legend: bool = False,
+    robustness: tuple[xr.DataArray, xr.DataArray] | None = None,
 ) -> hv.Overlay:
     """Trend (lat, lon; per decade) on a diverging map centred on zero (±``limit``).
 
@@ -184,6 +213,9 @@ def trend_map(
     about :data:`STIPPLE_SPACING_PX` screen pixels wide, so that the dots never hide the
     colours; ``rule`` names the rule in the dots' label, shown as a legend below the map when
     ``legend``. ``compact``: no axes, a colour bar below and a toolbar shown on hover.
+    ``robustness`` (no robust change, conflicting; :func:`robustness_masks`) adds hatch
+    marks and crosses on the same lattice (empty layers without it, so that the layers of a
+    live map are always dots, hatches, crosses).
     """
     img = map_image(
         trend.rename("trend"),
@@ -207,7 +239,20 @@ def trend_map(
         stride=stipple_stride(frame, width),
         valid=trend.notnull(),
     )
-    overlay = img * dots
+    stride = stipple_stride(frame, width)
+    nothing = xr.zeros_like(trend, dtype=bool)
+    no_robust, conflicting = robustness if robustness is not None else (nothing, nothing)
+    named = robustness is not None
+    marks = dict(frame=frame, stride=stride, valid=trend.notnull())
+    hatches = stipple_points(
+        no_robust, label=NO_ROBUST_LABEL if named else "", **marks
+    ).opts(marker="dash", angle=45, size=STIPPLE_SIZE_PX * 3, line_width=1,
+           line_color="#333333", line_alpha=0.8, color="#333333", alpha=0.8)
+    crosses = stipple_points(
+        conflicting, label=CONFLICTING_LABEL if named else "", **marks
+    ).opts(marker="x", size=STIPPLE_SIZE_PX * 2.5, line_width=1, line_color="#7a0177",
+           line_alpha=0.9, color="#7a0177", alpha=0.9)
+    overlay = img * dots * hatches * crosses
     if legend:
         return overlay.opts(show_legend=True, legend_position="bottom")
     return overlay.opts(show_legend=False)
@@ -337,7 +382,8 @@ class TrendsView(View):
                 "cells of the "
                 "dot's block (one dot per block about "
                 f"{STIPPLE_SPACING_PX} screen pixels wide, so the colours stay visible). "
-                "Move the **scenario** slider in the sidebar.",
+                "Move the **scenario** slider in the sidebar."
+                + (" " + ROBUSTNESS_LEGEND if robustness_masks(trends) is not None else ""),
                 sizing_mode="stretch_width",
             ),
             self._main_row,
@@ -396,6 +442,7 @@ class TrendsView(View):
             rule=self._rule,
             projection=self.store.projection,
             presentation=self.store.presentation,
+            robustness=robustness_masks(sel),
         )
         if small:
             return trend_map(
@@ -427,13 +474,12 @@ class TrendsView(View):
         for fig, s, width in targets:
             sel = self._trends.sel(experiment=scenario, season=s)
             fig.set_image(image_data(sel["trend"])[2])
-            fig.set_points(
-                *stipple_coords(
-                    significance_mask(sel),
-                    stride=stipple_stride(self._frame, width),
-                    valid=sel["trend"].notnull(),
-                )
-            )
+            stride, valid = stipple_stride(self._frame, width), sel["trend"].notnull()
+            fig.set_points(*stipple_coords(significance_mask(sel), stride=stride, valid=valid))
+            masks = robustness_masks(sel)
+            if masks is not None:
+                for layer, mask in enumerate(masks, start=1):
+                    fig.set_points(*stipple_coords(mask, stride=stride, valid=valid), layer=layer)
         self._main.set_title(self._title(scenario, season))
 
     def scenario_dataset(self) -> xr.Dataset:

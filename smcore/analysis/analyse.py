@@ -20,7 +20,23 @@ import pandas as pd
 import xarray as xr
 from tqdm.auto import tqdm
 
-from smcore.analysis.change import area_fractions, change_rates, region_masks, regional_mean
+from smcore.analysis.change import (
+    area_fractions,
+    change_rates,
+    model_change_ranges,
+    model_regional_series,
+    region_masks,
+    regional_mean,
+    regional_weights,
+)
+from smcore.analysis.partition import partition_table
+from smcore.analysis.robustness import (
+    AGREE_SHARE,
+    CLASS_MEANINGS,
+    MISSING,
+    SIGNIFICANT_SHARE,
+    robustness_maps,
+)
 from smcore.analysis.seasons import SEASONS, aggregate
 from smcore.analysis.significance import MK_TEST_NAMES, fdr_mask, fdr_rule, significance_label
 from smcore.analysis.ssmi import ssmi
@@ -29,6 +45,7 @@ from smcore.config import SCENARIO_LABELS, Config
 from smcore.distributed import compute
 from smcore.errors import InputError
 from smcore.io.atomic import write_csv
+from smcore.io.nclock import open_netcdf
 from smcore.io.netcdf import provenance_attrs, write_netcdf
 from smcore.io.product import check_same_checkpoint, open_product
 from smcore.workdir import WorkDir, artifact, hint_for
@@ -54,8 +71,12 @@ DEFAULT_LOAD_BYTES = 1 * 2**30
 
 TREND_UNITS = "0.1 year-1"  # UDUNITS spelling of "per decade" for a dimensionless index
 
-SIGNIFICANT_ENCODING = {"significant": {"dtype": "int8", "_FillValue": np.int8(-1)}}
-"""``significant`` (float 1/0/NaN in memory) is stored as a byte with -1 outside land."""
+SIGNIFICANT_ENCODING = {
+    "significant": {"dtype": "int8", "_FillValue": np.int8(-1)},
+    "robustness": {"dtype": "int8", "_FillValue": np.int8(MISSING)},
+}
+"""``significant`` (float 1/0/NaN in memory) is stored as a byte with -1 outside land; so is
+the AR6 ``robustness`` class."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +89,16 @@ class AnalysisResult:
     figures: list[Path] = field(default_factory=list)
     truth_comparison_path: Path | None = None
     truth_comparison: pd.DataFrame | None = None
+    partition_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class ModelEnsemble:
+    """What the individual (bias-corrected) models say: the trends' robustness per scenario,
+    the models' regional means (model, region, time) per experiment, m3 m-3."""
+
+    robustness: dict[str, xr.Dataset]
+    regional: dict[str, xr.DataArray]
 
 
 def _year_span(da: xr.DataArray) -> tuple[int, int]:
@@ -156,7 +187,7 @@ def seasonal_trends(
         for s in seasons
     ]
     out = xr.concat(parts, dim=pd.Index(list(seasons), name="season"))
-    return out.transpose("season", "lat", "lon")
+    return out.transpose("season", ..., "lat", "lon")
 
 
 def with_significance(trends: xr.Dataset, fdr_alpha: float) -> xr.Dataset:
@@ -269,6 +300,145 @@ def trends_dataset(trends: dict[str, xr.Dataset], cfg: Config, min_valid: int) -
     return ds
 
 
+def _evaluation_regions(wd: WorkDir, lat: xr.DataArray, lon: xr.DataArray) -> xr.DataArray | None:
+    """Masks (region, lat, lon) of the evaluation's climate regions, when evaluate has run."""
+    path = wd.path("regions")
+    if not path.is_file():
+        return None
+    try:
+        with open_netcdf(path) as ds:
+            code = ds["region"].load()
+    except Exception as exc:  # noqa: BLE001 - any reader failure names the file
+        raise InputError(path, f"cannot read the evaluation regions: {exc}") from exc
+    if code.shape != (lat.size, lon.size):
+        raise InputError(path, f"region grid {code.shape} differs from the products' grid")
+    from smcore.evaluation.regions import REGION_CODES
+
+    masks = [xr.DataArray(code.values == c, dims=("lat", "lon"), coords={"lat": lat, "lon": lon})
+             for c in REGION_CODES.values()]
+    return xr.concat(masks, dim="region").assign_coords(region=list(REGION_CODES))
+
+
+def model_ensemble(
+    cfg: Config,
+    wd: WorkDir,
+    experiments: Sequence[str],
+    land: xr.DataArray,
+    masks: xr.DataArray,
+    product_trends: dict[str, xr.Dataset],
+    *,
+    min_valid: int = DEFAULT_MIN_VALID,
+    progress: bool = True,
+) -> ModelEnsemble:
+    """Robustness of the trends across the models and the models' regional means.
+
+    Each model's SSMI trend and field significance are computed on its coarse grid with the
+    product's kernel and test (the SSMI is unchanged by the per-pixel, per-calendar-month bias
+    correction); :func:`~smcore.analysis.robustness.robustness_maps` carries the shares to the
+    target grid. The regional means are those of the bias-corrected, bilinearly resampled
+    models (:func:`~smcore.analysis.change.model_regional_series`), over ``masks`` (region,
+    lat, lon) and ``land`` (lat, lon).
+    """
+    from smcore.evaluation.baselines import monthly_climatology
+    from smcore.prep.store import open_prepared
+
+    store = open_prepared(wd)
+    p = cfg.periods
+    t0, t1 = store.split("train")
+    hist_in = store.inputs("historical").astype(np.float64).load()
+    hyears = hist_in["time"].dt.year.values
+    train = (hyears >= t0) & (hyears <= t1)
+    months = hist_in["time"].dt.month.values[train]
+    x = hist_in.transpose("time", "model", "clat", "clon").values[train]
+    x_clim = np.moveaxis(monthly_climatology(x.reshape(x.shape[0], -1), months)
+                         .reshape(12, *x.shape[1:]), 0, 1)  # (model, 12, clat, clon)
+    ref = store.static["reference"]
+    ryears = ref["time"].dt.year.values
+    rsel = (ryears >= t0) & (ryears <= t1)
+    ref_train = ref.isel(time=np.flatnonzero(rsel)).transpose("time", "lat", "lon").values
+    ref_months = ref["time"].dt.month.values[rsel]
+    ref_clim = monthly_climatology(ref_train.reshape(ref_train.shape[0], -1), ref_months)
+    ref_clim = ref_clim.reshape(12, *ref_train.shape[1:])
+    clim = xr.DataArray(ref_clim, dims=("time", "lat", "lon"),
+                        coords={"time": np.arange(12), "lat": land["lat"], "lon": land["lon"]})
+    ref_regional = regional_mean(clim.where(land), masks).transpose("region", "time").values
+    weights = regional_weights(masks, land, hist_in["clat"].values, hist_in["clon"].values)
+    regional = {"historical": model_regional_series(hist_in, weights, x_clim, ref_regional)}
+    robustness: dict[str, xr.Dataset] = {}
+    for exp in tqdm(experiments, desc="models' trends", unit="experiment", disable=not progress):
+        inputs = store.inputs(exp).astype(np.float64).load()
+        regional[exp] = model_regional_series(inputs, weights, x_clim, ref_regional)
+        coarse = inputs.rename(clat="lat", clon="lon").transpose("time", "model", "lat", "lon")
+        tr = seasonal_trends(coarse, p.future, min_valid=min_valid, mk_test=cfg.analysis.mk_test)
+        tr = with_significance(tr.compute(), cfg.analysis.fdr_alpha)
+        tr = tr.rename(lat="clat", lon="clon")
+        robustness[exp] = robustness_maps(
+            tr["trend"], tr["significant"], land["lat"].values, land["lon"].values,
+            product_trends[exp]["trend"].notnull(),
+        ).transpose("season", "lat", "lon")
+    return ModelEnsemble(robustness=robustness, regional=regional)
+
+
+def with_robustness(
+    ds: xr.Dataset, robustness: dict[str, xr.Dataset], fdr_alpha: float
+) -> xr.Dataset:
+    """``ssmi_trends.nc`` with the AR6 classes and both shares (experiment, season, lat, lon)."""
+    rob = xr.concat([robustness[e] for e in ds["experiment"].values],
+                    dim=pd.Index(ds["experiment"].values, name="experiment"))
+    out = ds.assign(**{k: rob[k] for k in ("share_significant", "share_agree", "robustness")})
+    rule = (f"robust: at least {SIGNIFICANT_SHARE:.0%} of the models have a significant trend "
+            f"(field significance, alpha_FDR = {fdr_alpha:g}, as the product) and at least "
+            f"{AGREE_SHARE:.0%} agree on the sign of the multi-model median trend; conflicting: "
+            f"at least {SIGNIFICANT_SHARE:.0%} significant, fewer than {AGREE_SHARE:.0%} agree; "
+            "no robust change: fewer significant")
+    coarse = ("computed per model on its coarse grid (the SSMI is unchanged by the per-pixel "
+              "bias correction) and resampled bilinearly to this grid as the models are")
+    out["share_significant"].attrs = {
+        "long_name": "share of the bias-corrected models with a significant SSMI trend",
+        "units": "1", "valid_min": np.float32(0), "valid_max": np.float32(1),
+        "comment": coarse, "coverage_content_type": "qualityInformation",
+    }
+    out["share_agree"].attrs = {
+        "long_name": "share of the models whose SSMI trend has the sign of the multi-model median",
+        "units": "1", "valid_min": np.float32(0), "valid_max": np.float32(1),
+        "comment": coarse, "coverage_content_type": "qualityInformation",
+    }
+    out["robustness"].attrs = {
+        "long_name": (
+            "robustness of the SSMI trend across models (IPCC AR6 Atlas, advanced approach)"
+        ),
+        "flag_values": np.array(sorted(CLASS_MEANINGS), dtype=np.int8),
+        "flag_meanings": " ".join(CLASS_MEANINGS[k] for k in sorted(CLASS_MEANINGS)),
+        "comment": rule + "; from share_significant and share_agree",
+        "references": "Gutierrez et al. (2021), IPCC AR6 WGI Atlas, Cross-Chapter Box Atlas.1",
+        "coverage_content_type": "qualityInformation",
+    }
+    out["trend"].attrs = dict(
+        out["trend"].attrs, ancillary_variables="p_value significant robustness"
+    )
+    return out
+
+
+def _annual(series: xr.DataArray, years: tuple[int, int]) -> xr.DataArray:
+    """Calendar-year means (…, year) of a monthly series over complete years in ``years``."""
+    y = series["time"].dt.year
+    sub = series.isel(time=np.flatnonzero(((y >= years[0]) & (y <= years[1])).values))
+    counts = sub["time"].dt.year.to_series().value_counts()
+    full = sorted(int(k) for k, n in counts.items() if n == 12)
+    annual = sub.groupby("time.year").mean("time")
+    return annual.sel(year=full)
+
+
+def uncertainty_partition(regional: dict[str, xr.DataArray], cfg: Config) -> pd.DataFrame:
+    """Hawkins–Sutton partition per region and year of the models' regional means."""
+    p = cfg.periods
+    scenarios = [e for e in regional if e != "historical"]
+    annual = xr.concat([_annual(regional[e], p.future) for e in scenarios],
+                       dim=pd.Index(scenarios, name="scenario"))
+    baseline = _annual(regional["historical"], p.baseline).mean("year")
+    return partition_table(annual, baseline)
+
+
 def analyse(
     cfg: Config,
     workdir: WorkDir | str | Path,
@@ -368,6 +538,19 @@ def analyse(
 
     ds = trends_dataset(trends, cfg, min_valid)
     rates = change_rates(hist_regional, regional, p.baseline, p.change)
+    partition = None
+    if wd.prepared_store.exists():  # the models themselves: robustness, ranges, partition
+        land = hist.isel(time=0).notnull().load()
+        more = _evaluation_regions(wd, hist["lat"], hist["lon"])
+        all_masks = masks if more is None else xr.concat([masks, more], dim="region")
+        models = model_ensemble(cfg, wd, experiments, land, all_masks, trends,
+                                min_valid=min_valid, progress=progress)
+        ds = with_robustness(ds, models.robustness, fdr_alpha)
+        own = {e: s.sel(region=list(masks["region"].values)) for e, s in models.regional.items()}
+        ranges = model_change_ranges(own["historical"], {e: own[e] for e in experiments},
+                                     p.baseline, p.change)
+        rates = rates.merge(ranges, on=["experiment", "region", "period", "timescale"], how="left")
+        partition = uncertainty_partition(models.regional, cfg)
     fractions = area_fractions(ds)
     comparison = None
     if truth is not None:
@@ -375,8 +558,12 @@ def analyse(
             [compare_trends(trends[e], truth_trends[e], e) for e in experiments], ignore_index=True
         )
 
-    trends_path = write_netcdf(ds, wd.path("trends"), encoding=SIGNIFICANT_ENCODING)
+    encoding = {k: v for k, v in SIGNIFICANT_ENCODING.items() if k in ds}
+    trends_path = write_netcdf(ds, wd.path("trends"), encoding=encoding)
     rates_path = write_csv(rates, wd.path("change_rates"))
+    partition_path = None
+    if partition is not None:
+        partition_path = write_csv(partition, wd.path("uncertainty_partition"))
     fractions_path = write_csv(fractions, wd.path("area_fractions"))
     comparison_path = None
     if comparison is not None:
@@ -405,8 +592,11 @@ def analyse(
         figures=written,
         truth_comparison_path=comparison_path,
         truth_comparison=comparison,
+        partition_path=partition_path,
     )
-    for path in (trends_path, rates_path, fractions_path, *written):
+    for path in (trends_path, rates_path, fractions_path, partition_path, *written):
+        if path is None:
+            continue
         report(f"wrote {path}")
     if comparison is not None:
         annual = comparison[comparison["season"] == "annual"]

@@ -14,6 +14,7 @@ import pandas as pd
 import xarray as xr
 
 from smcore.analysis.seasons import MONTH_NAMES, aggregate
+from smcore.regrid import linear_weights
 
 __all__ = [
     "REGIONS",
@@ -24,6 +25,9 @@ __all__ = [
     "timescale_means",
     "change_rates",
     "area_fractions",
+    "regional_weights",
+    "model_regional_series",
+    "model_change_ranges",
 ]
 
 REGIONS: tuple[str, ...] = ("north", "south")
@@ -179,3 +183,99 @@ def area_fractions(trends: xr.Dataset) -> pd.DataFrame:
             )
     return pd.DataFrame(rows, columns=["experiment", "season", "drying", "wetting"])
 
+
+
+def regional_weights(
+    masks: xr.DataArray, land: xr.DataArray, clat: np.ndarray, clon: np.ndarray
+) -> xr.DataArray:
+    """Weights that give a coarse field's regional mean after bilinear resampling.
+
+    ``(W[r] * x).sum()`` equals :func:`regional_mean` over ``land`` of ``x`` (clat, clon)
+    resampled to the target grid with :func:`smcore.regrid.linear_weights` (the resampling of
+    the baselines): the resampling is linear, so the 0.25° fields are never formed.
+
+    Parameters
+    ----------
+    masks : DataArray (region, lat, lon) bool, e.g. from :func:`region_masks`.
+    land : DataArray (lat, lon) bool: the pixels the product has values on.
+    clat : the coarse centres (degrees north, ascending).
+    clon : the coarse centres (degrees east, ascending).
+
+    Returns
+    -------
+    DataArray (region, clat, clon), dimensionless, each region's weights summing to 1 (NaN
+    for a region without land).
+    """
+    lat, lon = masks["lat"].values, masks["lon"].values
+    wlat, wlon = linear_weights(clat, lat), linear_weights(clon, lon)
+    m = (area_weights(masks["lat"]) * masks * land).transpose("region", "lat", "lon").values
+    total = m.sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = np.matmul(wlat.T, m @ wlon) / np.where(total > 0, total, np.nan)[:, None, None]
+    return xr.DataArray(w, dims=("region", "clat", "clon"),
+                        coords={"region": masks["region"].values, "clat": clat, "clon": clon})
+
+
+def model_regional_series(
+    inputs: xr.DataArray, weights: xr.DataArray, x_clim: np.ndarray, ref_clim: np.ndarray
+) -> xr.DataArray:
+    """Regional means of every bias-corrected model, without resampling a field.
+
+    Model ``k`` bias-corrected as :func:`smcore.evaluation.fitting.bias_corrected_members`
+    (its resampled value minus its training climatology of the calendar month, plus the
+    reference's; the clipping at 0 is left out), averaged over each region.
+
+    Parameters
+    ----------
+    inputs : DataArray (time, model, clat, clon), m3 m-3.
+    weights : DataArray (region, clat, clon) from :func:`regional_weights`.
+    x_clim : array (model, 12, clat, clon): each model's training climatology, m3 m-3.
+    ref_clim : array (region, 12): the regional mean of the reference's training
+        climatology per calendar month, m3 m-3.
+
+    Returns
+    -------
+    DataArray (model, region, time), m3 m-3.
+    """
+    months = inputs["time"].dt.month.values - 1
+    x = inputs.transpose("time", "model", "clat", "clon").values.astype(np.float64)
+    x = x - np.transpose(np.asarray(x_clim)[:, months], (1, 0, 2, 3))
+    w = weights.transpose("region", "clat", "clon").values
+    series = np.einsum("tkab,rab->krt", x, w) + np.asarray(ref_clim)[None, :, months]
+    return xr.DataArray(
+        series, dims=("model", "region", "time"),
+        coords={"model": inputs["model"].values, "region": weights["region"].values,
+                "time": inputs["time"].values},
+        attrs={"units": "m3 m-3", "long_name": "regional mean of the bias-corrected model"},
+    )
+
+
+def model_change_ranges(
+    historical: xr.DataArray,
+    future: Mapping[str, xr.DataArray],
+    baseline: tuple[int, int],
+    periods: Sequence[tuple[int, int]],
+    quantiles: tuple[float, float] = (0.05, 0.95),
+) -> pd.DataFrame:
+    """The models' range of each change rate of :func:`change_rates`.
+
+    ``historical`` and each ``future`` series are (model, region, time) regional means of
+    the bias-corrected models (:func:`model_regional_series`). Returns the rows of
+    :func:`change_rates` (``experiment, region, period, timescale``) with ``model_p05`` and
+    ``model_p95`` (percent; the quantiles over models, linear interpolation) and ``n_models``.
+    """
+    parts = []
+    for model in historical["model"].values:
+        rates = change_rates(historical.sel(model=model),
+                             {e: s.sel(model=model) for e, s in future.items()}, baseline, periods)
+        parts.append(rates.assign(model=str(model)))
+    both = pd.concat(parts, ignore_index=True)
+    keys = ["experiment", "region", "period", "timescale"]
+    grouped = both.groupby(keys, sort=False)["value"]
+    lo, hi = quantiles
+    out = pd.DataFrame({
+        f"model_p{round(lo * 100):02d}": grouped.quantile(lo),
+        f"model_p{round(hi * 100):02d}": grouped.quantile(hi),
+        "n_models": grouped.count(),
+    }).reset_index()
+    return out

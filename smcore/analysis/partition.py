@@ -21,8 +21,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
+import xarray as xr
 
-__all__ = ["POLY_DEGREE", "Partition", "smooth_response", "partition_variance"]
+__all__ = [
+    "POLY_DEGREE",
+    "PARTITION_COLUMNS",
+    "PARTITION_FRACTIONS",
+    "Partition",
+    "smooth_response",
+    "partition_variance",
+    "partition_table",
+]
 
 POLY_DEGREE = 4
 """Degree of the polynomial fitted as the forced response, as Hawkins and Sutton (2009)."""
@@ -101,3 +111,47 @@ def partition_variance(
     n = np.asarray(years).size
     return Partition(years=np.asarray(years), internal=np.full(n, internal), model=model,
                      scenario=scenario)
+
+
+PARTITION_FRACTIONS = ("internal_fraction", "model_fraction", "scenario_fraction")
+"""The share columns of :func:`partition_table`, in the order they stack."""
+
+PARTITION_COLUMNS = (
+    "region", "year", "internal", "model", "scenario", "total",
+    "internal_fraction", "model_fraction", "scenario_fraction", "n_models", "n_scenarios",
+)
+
+
+def partition_table(annual: xr.DataArray, baseline: xr.DataArray) -> pd.DataFrame:
+    """The Hawkins–Sutton partition of every region, one row per region and year.
+
+    Parameters
+    ----------
+    annual : DataArray (model, scenario, region, year)
+        Annual regional means of the bias-corrected models, m3 m-3.
+    baseline : DataArray (model, region)
+        Each model's mean over the baseline years (its historical run), m3 m-3: the
+        departures from it cancel the model's bias correction, a constant per model.
+
+    Returns
+    -------
+    DataFrame with :data:`PARTITION_COLUMNS`: variances in (m3 m-3)², fractions of the total.
+    """
+    annual = annual.transpose("model", "scenario", "region", "year")
+    years = annual["year"].values
+    rows = []
+    for region in annual["region"].values:
+        part = partition_variance(annual.sel(region=region).values, years,
+                                  baseline.sel(region=region).values)
+        fractions = part.fractions()
+        for k, year in enumerate(years):
+            rows.append({
+                "region": str(region), "year": int(year),
+                "internal": part.internal[k], "model": part.model[k],
+                "scenario": part.scenario[k], "total": part.total[k],
+                "internal_fraction": fractions["internal"][k],
+                "model_fraction": fractions["model"][k],
+                "scenario_fraction": fractions["scenario"][k],
+                "n_models": annual.sizes["model"], "n_scenarios": annual.sizes["scenario"],
+            })
+    return pd.DataFrame(rows, columns=list(PARTITION_COLUMNS))

@@ -15,12 +15,19 @@ and the class (Gutiérrez et al. 2021, IPCC AR6 WGI Atlas, Cross-Chapter Box Atl
 - ``no_robust_change`` — fewer than 66 % significant.
 
 Pure functions on numpy arrays (any trailing shape); pixels where any model is missing are
-NaN shares and :data:`MISSING` class.
+NaN shares and :data:`MISSING` class. :func:`robustness_maps` applies them to models on their
+coarse grid and carries the shares to the target grid with the same bilinear weights that
+resample the models (the SSMI is standardised per pixel and calendar month, so a model's
+SSMI, and its trend, is the same before and after the per-pixel bias correction).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import xarray as xr
+from scipy import ndimage
+
+from smcore.regrid import linear_weights
 
 __all__ = [
     "NO_ROBUST_CHANGE",
@@ -32,10 +39,13 @@ __all__ = [
     "AGREE_SHARE",
     "model_agreement",
     "ar6_class",
+    "robustness_maps",
 ]
 
 NO_ROBUST_CHANGE, ROBUST, CONFLICTING, MISSING = 0, 1, 2, -1
-CLASS_MEANINGS = {NO_ROBUST_CHANGE: "no_robust_change", ROBUST: "robust", CONFLICTING: "conflicting"}
+CLASS_MEANINGS = {
+    NO_ROBUST_CHANGE: "no_robust_change", ROBUST: "robust", CONFLICTING: "conflicting"
+}
 """CF ``flag_values`` → ``flag_meanings`` of the class variable (``MISSING`` is the fill)."""
 SIGNIFICANT_SHARE = 0.66
 AGREE_SHARE = 0.80
@@ -73,3 +83,63 @@ def ar6_class(share_significant: np.ndarray, share_agree: np.ndarray,
     out[changed & (agree < agree_share)] = CONFLICTING
     out[~(np.isfinite(sig) & np.isfinite(agree))] = MISSING
     return out
+
+
+def _fill_nearest(values: np.ndarray) -> np.ndarray:
+    """NaN cells of the last two axes take the value of the nearest finite cell (per map)."""
+    out = np.array(values, dtype=np.float64)
+    flat = out.reshape(-1, *out.shape[-2:])
+    for k, field in enumerate(flat):
+        gaps = ~np.isfinite(field)
+        if gaps.all() or not gaps.any():
+            continue
+        idx = ndimage.distance_transform_edt(gaps, return_distances=False, return_indices=True)
+        flat[k] = field[tuple(idx)]
+    return out
+
+
+def robustness_maps(
+    trend: xr.DataArray, significant: xr.DataArray, lat: np.ndarray, lon: np.ndarray,
+    land: xr.DataArray,
+) -> xr.Dataset:
+    """AR6 robustness of the models' trends, on the target grid.
+
+    Parameters
+    ----------
+    trend, significant : DataArray (model, ..., clat, clon)
+        Every model's trend (any unit per time) and its field-significance mask (1/0/NaN) on
+        the models' coarse grid (ascending ``clat``/``clon``, degrees).
+    lat : target cell centres (degrees north, ascending).
+    lon : target cell centres (degrees east, ascending).
+    land : DataArray (..., lat, lon) bool
+        Where the product has a trend; elsewhere the shares are NaN and the class MISSING.
+
+    Returns
+    -------
+    Dataset (..., lat, lon): ``share_significant`` and ``share_agree`` (float32, 0–1) and
+    ``robustness`` (int8 class, :data:`MISSING` outside ``land``).
+    """
+    dims = [d for d in trend.dims if d not in ("model", "clat", "clon")]
+    t = trend.transpose("model", *dims, "clat", "clon")
+    sig = significant.transpose("model", *dims, "clat", "clon").fillna(0.0)
+    share_sig, share_agree = model_agreement(t.values, sig.values)
+    wlat = linear_weights(t["clat"].values, np.asarray(lat))
+    wlon = linear_weights(t["clon"].values, np.asarray(lon))
+
+    def to_target(share: np.ndarray) -> np.ndarray:
+        return np.clip(np.matmul(wlat, _fill_nearest(share) @ wlon.T), 0.0, 1.0)
+
+    coords = {d: trend[d] for d in dims if d in trend.coords}
+    coords.update(lat=np.asarray(lat), lon=np.asarray(lon))
+    inside = land.transpose(*dims, "lat", "lon").values.astype(bool)
+    fine_sig = np.where(inside, to_target(share_sig), np.nan)
+    fine_agree = np.where(inside, to_target(share_agree), np.nan)
+    out_dims = (*dims, "lat", "lon")
+    return xr.Dataset(
+        {
+            "share_significant": (out_dims, fine_sig.astype(np.float32)),
+            "share_agree": (out_dims, fine_agree.astype(np.float32)),
+            "robustness": (out_dims, ar6_class(fine_sig, fine_agree)),
+        },
+        coords=coords,
+    )

@@ -1,13 +1,21 @@
 """One process-wide lock for every call into the netCDF-C/HDF5 libraries.
 
 Neither library is thread-safe, and netCDF4-python releases the GIL inside them. xarray locks
-its *data* reads, but reads a file's header (attributes, variables) outside any lock, so two
-threads opening files at once, as the dashboard's sessions and its warm-up thread do, can
-crash the process (a segmentation fault in ``nc_open``). :func:`open_netcdf` holds
-:data:`NETCDF_LOCK` while xarray opens the file and hands the same lock to xarray for every
-later lazy read; :func:`netcdf4_dataset` does the same for a header read with netCDF4 itself.
-The lock is re-entrant (xarray acquires it again inside the open) and pickles to the
-receiving process's own lock, so datasets opened this way still travel to dask workers.
+its data reads and data writes, but reads and writes a file's header (attributes, variables,
+dimensions) outside any lock, so two threads opening or writing files at once, as the
+dashboard's sessions, its warm-up thread and its exports do, can crash the process (a
+segmentation fault in ``nc_open``, a bus error, or an "HDF error" in a write beside a read).
+Every netCDF call of such a process goes through :data:`NETCDF_LOCK`:
+
+- :func:`open_netcdf` holds it while xarray opens the file and hands it to xarray for every
+  later lazy read of that dataset;
+- :func:`netcdf4_dataset` holds it for a header read with netCDF4 itself;
+- :func:`to_netcdf` holds it for a whole write, computing dask chunks in the writing thread
+  (the synchronous scheduler), so that the chunks' own reads take it again instead of waiting
+  for it in another thread.
+
+The lock is re-entrant (xarray acquires it again inside an open) and pickles to the receiving
+process's own lock, so datasets opened this way still travel to dask workers.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from typing import Any
 
 import xarray as xr
 
-__all__ = ["NETCDF_LOCK", "netcdf_lock", "open_netcdf", "netcdf4_dataset"]
+__all__ = ["NETCDF_LOCK", "netcdf_lock", "open_netcdf", "netcdf4_dataset", "to_netcdf"]
 
 
 class _ProcessLock:
@@ -68,3 +76,11 @@ def netcdf4_dataset(path: str | Path) -> Iterator[Any]:
 
     with NETCDF_LOCK, netCDF4.Dataset(path) as nc:
         yield nc
+
+
+def to_netcdf(ds: xr.Dataset, path: str | Path, **kwargs: Any) -> None:
+    """``ds.to_netcdf(path, **kwargs)`` holding the lock, dask chunks computed in this thread."""
+    import dask
+
+    with NETCDF_LOCK, dask.config.set(scheduler="synchronous"):
+        ds.to_netcdf(path, **kwargs)

@@ -11,6 +11,7 @@ import numpy as np
 import xarray as xr
 
 from smcore.io.atomic import atomic_path
+from smcore.io.nclock import to_netcdf
 
 __all__ = ["provenance_attrs", "write_netcdf", "CF_COORD_ATTRS"]
 
@@ -90,5 +91,5 @@ def write_netcdf(
         for k, v in encoding.items():
             enc.setdefault(k, {}).update(v)
     with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=enc)
+        to_netcdf(ds, tmp, format="NETCDF4", engine="netcdf4", encoding=enc)
     return Path(path)

@@ -487,6 +487,12 @@ def make_workdir(path: str | Path, small: bool = True, seed: int = 7) -> WorkDir
         ]
     )
     significant = np.where(np.isfinite(p_value), significant, np.nan).astype(np.float32)
+    # the models' AR6 classes: no robust change west of 95°E, conflicting signals in a band at
+    # 30°N east of it, robust elsewhere; -1 outside land
+    robustness = np.where(lon2 < 95, 0, np.where(np.abs(lat2 - 30) < 2, 2, 1))
+    robustness = np.broadcast_to(robustness, trend.shape)
+    robustness = np.where(np.isfinite(trend), robustness, -1).astype(np.int8)
+    share = np.where(np.isfinite(trend), np.where(robustness == 0, 0.4, 0.9), np.nan)
     trends = xr.Dataset(
         {
             "trend": (
@@ -510,6 +516,19 @@ def make_workdir(path: str | Path, small: bool = True, seed: int = 7) -> WorkDir
                     "fdr_alpha": FDR_ALPHA,
                 },
             ),
+            "share_significant": (("experiment", "season", "lat", "lon"), share.astype(np.float32),
+                                  {"units": "1", "long_name": "share of models significant"}),
+            "share_agree": (("experiment", "season", "lat", "lon"), share.astype(np.float32),
+                            {"units": "1", "long_name": "share of models agreeing"}),
+            "robustness": (
+                ("experiment", "season", "lat", "lon"),
+                robustness,
+                {
+                    "long_name": "robustness of the SSMI trend across models",
+                    "flag_values": np.array([0, 1, 2], dtype=np.int8),
+                    "flag_meanings": "no_robust_change robust conflicting",
+                },
+            ),
         },
         coords={"experiment": futures, "season": list(SEASONS), "lat": lat, "lon": lon},
         attrs=provenance_attrs("smcore SSMI trends (synthetic)"),
@@ -517,7 +536,8 @@ def make_workdir(path: str | Path, small: bool = True, seed: int = 7) -> WorkDir
     write_netcdf(
         trends,
         wd.analysis / "ssmi_trends.nc",
-        encoding={"significant": {"dtype": "int8", "_FillValue": np.int8(-1)}},
+        encoding={"significant": {"dtype": "int8", "_FillValue": np.int8(-1)},
+                  "robustness": {"dtype": "int8", "_FillValue": np.int8(-1)}},
     )
     rates = []
     for k, exp in enumerate(futures):
@@ -537,9 +557,26 @@ def make_workdir(path: str | Path, small: bool = True, seed: int = 7) -> WorkDir
                             "period": f"{y0}-{y1}",
                             "timescale": ts,
                             "value": round(float(value), 3),
+                            "model_p05": round(float(value) - 1.5, 3),
+                            "model_p95": round(float(value) + 2.0, 3),
+                            "n_models": 7,
                         }
                     )
     write_csv(pd.DataFrame(rates), wd.analysis / "change_rates.csv")
+    # the Hawkins-Sutton shares: internal variability fading, the model and scenario parts growing
+    years = np.arange(cfg.periods.future[0], cfg.periods.future[1] + 1)
+    grow = (years - years[0] + 1) / years.size
+    partition = []
+    for k, region_name in enumerate(("north", "south", "arid", "humid")):
+        internal, model, scenario = 1.0, (1 + k) * grow, grow**2
+        total = internal + model + scenario
+        partition.append(pd.DataFrame({
+            "region": region_name, "year": years, "internal": internal * 1e-5,
+            "model": model * 1e-5, "scenario": scenario * 1e-5, "total": total * 1e-5,
+            "internal_fraction": internal / total, "model_fraction": model / total,
+            "scenario_fraction": scenario / total, "n_models": 7, "n_scenarios": len(futures),
+        }))
+    write_csv(pd.concat(partition, ignore_index=True), wd.path("uncertainty_partition"))
     signif = significant == 1
     fractions = []
     for k, exp in enumerate(futures):
