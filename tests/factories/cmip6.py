@@ -19,6 +19,7 @@ import xarray as xr
 
 from smcore.config import Config, GridSpec, ModelSpec, activity_for
 from tests.factories.config import study_config
+from tests.factories.fields import flip_stored_bytes
 
 # 0.25° target grid of 24 x 32 cells over Sichuan/Gansu, coarse grid 3 x 4 cells of 2°
 TEST_GRID = GridSpec(lat0=30.0, lon0=100.0, res=0.25, nlat=24, nlon=32)
@@ -461,11 +462,4 @@ def corrupt_chunk(path: Path, variable: str, index: int = 3) -> None:
             raise ValueError(f"{path}: {variable} has no checksum; write it with checksum=True")
         var.set_auto_maskandscale(False)
         raw = np.ascontiguousarray(var[index : index + 1]).astype(var.dtype.newbyteorder("<"))
-    blob = bytearray(path.read_bytes())
-    needle = raw.tobytes()
-    at = blob.find(needle)
-    if at < 0 or blob.find(needle, at + 1) >= 0:
-        raise ValueError(f"{path}: chunk {index} of {variable} not found once in the file")
-    middle = at + len(needle) // 2
-    blob[middle : middle + 8] = bytes(b ^ 0xFF for b in blob[middle : middle + 8])
-    path.write_bytes(bytes(blob))
+    flip_stored_bytes(path, raw.tobytes(), f"chunk {index} of {variable}")

@@ -23,7 +23,7 @@ from smcore.io.netcdf import provenance_attrs, write_netcdf
 from smcore.prep.store import write_prepared
 from smcore.workdir import WorkDir
 from tests.factories.config import study_config
-from tests.factories.fields import training_climatology
+from tests.factories.fields import flip_stored_bytes, training_climatology
 
 __all__ = [
     "make_workdir",
@@ -628,11 +628,5 @@ def corrupt_compressed_chunk(
     if filters.get("shuffle"):
         raw = np.frombuffer(raw, np.uint8).reshape(-1, data.dtype.itemsize).T.tobytes()
     stored = zlib.compress(raw, int(filters.get("complevel") or 4))
-    blob = bytearray(path.read_bytes())
-    at = blob.find(stored)
-    if at < 0 or blob.find(stored, at + 1) >= 0:
-        raise ValueError(f"{path}: the chunk at {point} of {variable} not found once in the file")
-    middle = at + len(stored) // 2
-    blob[middle : middle + 8] = bytes(b ^ 0xFF for b in blob[middle : middle + 8])
-    path.write_bytes(bytes(blob))
+    flip_stored_bytes(path, stored, f"the chunk at {point} of {variable}")
     return where
