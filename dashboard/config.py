@@ -24,6 +24,7 @@ __all__ = [
     "TREND_CMAP",
     "ERROR_CMAP",
     "CORR_CMAP",
+    "UNCERTAINTY_CMAP",
     "REGION_COLORS",
     "REGION_LABELS",
     "SCENARIO_LABELS",
@@ -51,6 +52,7 @@ SSM_CMAP = "YlGnBu"
 TREND_CMAP = "BrBG"  # brown = drying, green = wetting; always centred on zero
 ERROR_CMAP = "magma_r"
 CORR_CMAP = "viridis"
+UNCERTAINTY_CMAP = "Purples"  # interval width / ensemble spread: light = sure, dark = unsure
 
 PRODUCT_COLORS: dict[str, str] = {
     "reference": "#222222",

@@ -40,21 +40,55 @@ from smcore import runstate
 from smcore.analysis.partition import PARTITION_FRACTIONS
 from smcore.config import SEASONS, Config
 from smcore.errors import ConfigError, InputError
+from smcore.evaluation.calibration import gaussian_interval
 from smcore.workdir import STEPS, WorkDir, artifact, workdir_config
 
-__all__ = ["DataStore", "MonthMaps", "SUMMARY_TYPES", "check_summary"]
+__all__ = [
+    "DataStore", "MonthMaps", "INTERVAL_COLUMNS", "SUMMARY_TYPES", "check_summary",
+    "uncertainty_field",
+]
 
 log = logging.getLogger(__name__)
 
 SSM_ATTRS = {"units": "m3 m-3", "standard_name": "volume_fraction_of_condensed_water_in_soil"}
+INTERVAL_COLUMNS = ("CMIP6_DL_q05", "CMIP6_DL_q95")
+"""Columns of a cell's series with the bounds of CMIP6_DL's 90 % interval (m3 m-3)."""
+
+
+UNCERTAINTY_LABELS = {
+    "interval_width": "CMIP6_DL 90 % interval width",
+    "ssm_members_spread": "CMIP6_DL ensemble spread",
+}
+"""Title of the explorer's uncertainty map, by the name of the field it shows."""
+
+
+def uncertainty_field(sd: xr.DataArray | None, spread: xr.DataArray | None) -> xr.DataArray | None:
+    """The uncertainty map of one month (lat, lon; m3 m-3) from the product's ancillary fields.
+
+    The width of the 90 % predictive interval (``interval_width`` = 2 · 1.645 · ``ssm_sd``)
+    where the product has ``ssm_sd``; else the deep ensemble's ``ssm_members_spread`` (the
+    networks' disagreement only, not an interval); else None.
+    """
+    if sd is not None:
+        lo, hi = gaussian_interval(np.zeros_like(sd.values), sd.values)
+        return sd.copy(data=(hi - lo).astype(np.float32)).rename("interval_width").assign_attrs(
+            units="m3 m-3",
+            long_name="width of CMIP6_DL's 90 % predictive interval (2 x 1.645 x ssm_sd)",
+        )
+    if spread is not None:
+        return spread.rename("ssm_members_spread").assign_attrs(
+            units="m3 m-3", long_name="standard deviation of the deep ensemble's members"
+        )
+    return None
 
 
 @dataclass(frozen=True, eq=False)
 class MonthMaps:
-    """The explorer's two maps of one month: CMIP6_DL and the compared product on its grid.
+    """The explorer's maps of one month: CMIP6_DL, the compared product and the uncertainty.
 
     ``dl`` and ``other`` are (lat, lon) fields in m3 m-3; ``other`` is ``product`` (an ESM or
     ``ensemble_mean``) bilinear from the coarse inputs, NaN where ``dl`` is NaN.
+    ``uncertainty`` is :func:`uncertainty_field` of the product's month (None without one).
     """
 
     experiment: str
@@ -62,6 +96,15 @@ class MonthMaps:
     product: str
     dl: xr.DataArray
     other: xr.DataArray
+    uncertainty: xr.DataArray | None = None
+
+    @property
+    def uncertainty_title(self) -> str:
+        """Title of the uncertainty map (empty without one)."""
+        if self.uncertainty is None:
+            return ""
+        label = UNCERTAINTY_LABELS.get(str(self.uncertainty.name), str(self.uncertainty.name))
+        return f"{label} · {self.month}"
 
     @property
     def dl_title(self) -> str:
@@ -75,16 +118,18 @@ class MonthMaps:
         return f"{product_label(self.product)} · {self.month} · {scenario}"
 
     def to_dataset(self) -> xr.Dataset:
-        """Both maps as a dataset (m3 m-3), for export."""
-        return xr.Dataset(
-            {
-                "CMIP6_DL": self.dl.drop_vars("time", errors="ignore").assign_attrs(SSM_ATTRS),
-                self.product: self.other.assign_attrs(
-                    SSM_ATTRS, comment="bilinear from the 2° model grid"
-                ),
-            },
-            attrs={"experiment": self.experiment, "month": self.month},
-        )
+        """The maps as a dataset (m3 m-3), for export."""
+        fields = {
+            "CMIP6_DL": self.dl.drop_vars("time", errors="ignore").assign_attrs(SSM_ATTRS),
+            self.product: self.other.assign_attrs(
+                SSM_ATTRS, comment="bilinear from the 2° model grid"
+            ),
+        }
+        if self.uncertainty is not None:
+            fields[f"CMIP6_DL_{self.uncertainty.name}"] = self.uncertainty.drop_vars(
+                "time", errors="ignore"
+            )
+        return xr.Dataset(fields, attrs={"experiment": self.experiment, "month": self.month})
 
 
 SUMMARY_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
@@ -389,7 +434,8 @@ class DataStore(Viewer):
             raise InputError(self.workdir.path("product", experiment), "no month to show")
         dl = self.product_month(experiment, month)
         other = self.comparison_month(experiment, month, product, like=dl)
-        return MonthMaps(experiment, month, product, dl, other)
+        return MonthMaps(experiment, month, product, dl, other,
+                         self.uncertainty_month(experiment, month))
 
     def _series_request(self) -> tuple[str, float, float, str]:
         return (self.explorer_experiment, *self.pixel, self.product)
@@ -548,6 +594,15 @@ class DataStore(Viewer):
             raise InputError(self.workdir.product(experiment), f"no month {month}")
         return loaders.product_month(self.root, experiment, labels.index(month))
 
+    def uncertainty_month(self, experiment: str, month: str) -> xr.DataArray | None:
+        """:func:`uncertainty_field` of CMIP6_DL in one month ``YYYY-MM`` (None without one)."""
+        held = loaders.product_uncertainty(self.root, experiment)
+        if not held:
+            return None
+        index = month_labels(self.product_ssm(experiment)["time"].values).index(month)
+        fields = {name: loaders.product_month(self.root, experiment, index, name) for name in held}
+        return uncertainty_field(fields.get("ssm_sd"), fields.get("ssm_members_spread"))
+
     def comparison_month(
         self, experiment: str, month: str, product: str, like: xr.DataArray
     ) -> xr.DataArray:
@@ -578,7 +633,9 @@ class DataStore(Viewer):
         """Monthly series at the cell nearest (lon, lat), m3 m-3, index = month start.
 
         Columns: ``reference`` (historical only), ``CMIP6_DL``, ``ensemble_mean`` and, when
-        ``product`` is an ESM, that model; coarse series are bilinear at the cell centre.
+        ``product`` is an ESM, that model; coarse series are bilinear at the cell centre. A
+        product with ``ssm_sd`` adds :data:`INTERVAL_COLUMNS`, CMIP6_DL's 90 % predictive
+        interval (:func:`smcore.evaluation.calibration.gaussian_interval`).
         """
         ssm = self.product_ssm(experiment)
         i, j = self.pixel_index(experiment, lon, lat)
@@ -590,6 +647,11 @@ class DataStore(Viewer):
             except InputError:
                 pass
         columns["CMIP6_DL"] = loaders.product_point(self.root, experiment, i, j)
+        if "ssm_sd" in loaders.product_uncertainty(self.root, experiment):
+            sd = loaders.product_point(self.root, experiment, i, j, "ssm_sd")
+            lo, hi = gaussian_interval(columns["CMIP6_DL"].values, sd.values)
+            for name, values in zip(INTERVAL_COLUMNS, (lo, hi), strict=True):
+                columns[name] = pd.Series(values.astype(np.float32), index=sd.index)
         for name in dict.fromkeys(["ensemble_mean", product]):
             try:
                 coarse = loaders.coarse_field(self.root, experiment, name)

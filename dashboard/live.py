@@ -20,6 +20,7 @@ from bokeh.model import Model
 from bokeh.models import (
     Axis,
     ColorBar,
+    ColumnDataSource,
     GlyphRenderer,
     GridPlot,
     Image,
@@ -151,18 +152,58 @@ class LiveSeries:
     """Curves (an ``Overlay`` of ``hv.Curve``) rendered once, then updated in place.
 
     Each curve's data, its legend entry and the axis ranges are replaced. The overlay's curves
-    are the slots, in order; a slot given no data is hidden.
+    are the slots, in order; a slot given no data is hidden. With ``band`` = (colour, legend
+    label) a shaded band (an interval) is drawn under the curves, hidden until given bounds.
     """
 
-    def __init__(self, element: hv.Overlay, **pane_params: object) -> None:
+    def __init__(
+        self, element: hv.Overlay, band: tuple[str, str] | None = None, **pane_params: object
+    ) -> None:
         self.figure = hv.render(element, backend="bokeh")
         self.lines = [
             r
             for r in self.figure.renderers
             if isinstance(r, GlyphRenderer) and isinstance(r.glyph, Line)
         ]
+        self.band: GlyphRenderer | None = None
+        if band is not None:
+            color, label = band
+            source = ColumnDataSource({"x": np.array([], dtype="datetime64[ns]"),
+                                       "lower": np.array([]), "upper": np.array([])})
+            self.band = self.figure.varea(
+                x="x", y1="lower", y2="upper", source=source, fill_color=color, fill_alpha=0.22,
+                legend_label=label, visible=False,
+            )
+            # under the curves
+            self.figure.renderers = [self.band, *(r for r in self.figure.renderers if r is not self.band)]
         self.legend_items = list(self.figure.legend[0].items) if self.figure.legend else []
+        if self.band is not None and (item := self._item(self.band)) is not None:
+            item.visible = False
         self.pane = pn.pane.Bokeh(self.figure, **pane_params)
+
+    def _show_band(self, bounds: tuple[pd.Series, pd.Series] | None) -> tuple[float, float]:
+        """Draw the band between ``bounds`` (or hide it); returns its finite value range."""
+        if self.band is None:
+            return np.inf, -np.inf
+        item = self._item(self.band)
+        if bounds is None:
+            self.band.visible = False
+            if item is not None:
+                item.visible = False
+            return np.inf, -np.inf
+        lower, upper = bounds
+        lo = np.asarray(lower.values, dtype=float)
+        hi = np.asarray(upper.values, dtype=float)
+        self.band.data_source.data = {
+            "x": pd.DatetimeIndex(lower.index).values, "lower": lo, "upper": hi,
+        }
+        self.band.visible = True
+        if item is not None:
+            item.visible = True
+        ok = np.isfinite(lo) & np.isfinite(hi)
+        if not ok.any():
+            return np.inf, -np.inf
+        return float(lo[ok].min()), float(hi[ok].max())
 
     def _item(self, renderer: GlyphRenderer):  # noqa: ANN202 - a Bokeh LegendItem or None
         for item in self.legend_items:
@@ -170,11 +211,18 @@ class LiveSeries:
                 return item
         return None
 
-    def update(self, series: list[tuple[str, pd.Series] | None], title: str | None = None) -> None:
-        """Give each slot a (legend label, series indexed by time) or ``None`` to hide it."""
+    def update(
+        self,
+        series: list[tuple[str, pd.Series] | None],
+        title: str | None = None,
+        band: tuple[pd.Series, pd.Series] | None = None,
+    ) -> None:
+        """Give each slot a (legend label, series indexed by time) or ``None`` to hide it, and
+        the band its (lower, upper) bounds or ``None`` to hide it."""
         if len(series) != len(self.lines):
             raise ValueError(f"{len(series)} series for {len(self.lines)} curves")
-        lo, hi, t0, t1 = np.inf, -np.inf, None, None
+        lo, hi = self._show_band(band)
+        t0, t1 = None, None
         for renderer, entry in zip(self.lines, series, strict=True):
             item = self._item(renderer)
             if entry is None:

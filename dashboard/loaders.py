@@ -213,6 +213,41 @@ def _product(path: str, mtime: int) -> xr.DataArray:
     return open_checked_product(path, what="network product", chunks=None)
 
 
+UNCERTAINTY_VARIABLES = ("ssm_sd", "ssm_members_spread")
+"""The product's ancillary variables of ``ssm`` the explorer draws (m3 m-3, like ``ssm``)."""
+
+
+@shared_cache(max_items=8)
+def _ancillary(path: str, mtime: int) -> dict[str, xr.DataArray]:
+    """The :data:`UNCERTAINTY_VARIABLES` a product holds, lazily indexed, by name."""
+    ssm = _product(path, mtime)
+    try:
+        ds = open_netcdf(path, chunks=None, cache=False)
+    except Exception as exc:  # noqa: BLE001 - any reader failure names the file
+        raise _reading(path, "NetCDF", exc) from exc
+    found = {}
+    for name in UNCERTAINTY_VARIABLES:
+        if name in ds and ds[name].dims == ssm.dims:
+            found[name] = ds[name]
+    return found
+
+
+def _variable(path: str, mtime: int, name: str) -> xr.DataArray:
+    """``ssm`` or one of its :data:`UNCERTAINTY_VARIABLES` (an :class:`InputError` if absent)."""
+    if name == "ssm":
+        return _product(path, mtime)
+    found = _ancillary(path, mtime)
+    if name not in found:
+        raise InputError(path, f"no variable {name!r} in this product")
+    return found[name]
+
+
+def product_uncertainty(root: str | Path, experiment: str) -> tuple[str, ...]:
+    """Which :data:`UNCERTAINTY_VARIABLES` ``CMIP6_DL_<experiment>.nc`` holds, in that order."""
+    path = _product_path(root, experiment)
+    return tuple(_ancillary(str(path), stamp(path)))
+
+
 @shared_cache(max_items=2)
 def _store(root: str, mtime: int) -> PreparedData:
     try:
@@ -299,6 +334,7 @@ def clear_caches() -> None:
         _json,
         _netcdf,
         _product,
+        _ancillary,
         _store,
         _coarse,
         _static_var,
@@ -324,22 +360,25 @@ def static_field(root: str | Path, name: str) -> xr.DataArray:
 
 
 @shared_cache(max_items=256)
-def _product_month(path: str, mtime: int, index: int) -> xr.DataArray:
-    ssm = _product(path, mtime)
+def _product_month(path: str, mtime: int, index: int, name: str) -> xr.DataArray:
+    da = _variable(path, mtime, name)
     try:
-        return ssm.isel(time=index).load().rename("ssm")
+        return da.isel(time=index).load().astype(np.float32).rename(name)
     except Exception as exc:  # noqa: BLE001 - a corrupted chunk fails only here
-        raise _reading(path, f"month {_label(ssm, index)}", exc) from exc
+        what = "" if name == "ssm" else f"{name} of "
+        raise _reading(path, f"{what}month {_label(da, index)}", exc) from exc
 
 
 @shared_cache(max_items=512)
-def _product_point(path: str, mtime: int, i: int, j: int) -> pd.Series:
-    ssm = _product(path, mtime)
+def _product_point(path: str, mtime: int, i: int, j: int, name: str) -> pd.Series:
+    da = _variable(path, mtime, name)
     try:
-        values = ssm.isel(lat=i, lon=j).values.astype(np.float32)
+        values = da.isel(lat=i, lon=j).values.astype(np.float32)
     except Exception as exc:  # noqa: BLE001 - a corrupted chunk fails only here
-        raise _reading(path, f"the series of cell {_cell(ssm, i, j)}", exc) from exc
-    return pd.Series(values, index=_month_start(ssm["time"].values), name="CMIP6_DL")
+        what = "" if name == "ssm" else f"{name} "
+        raise _reading(path, f"the {what}series of cell {_cell(da, i, j)}", exc) from exc
+    return pd.Series(values, index=_month_start(da["time"].values),
+                     name="CMIP6_DL" if name == "ssm" else name)
 
 
 @shared_cache(max_items=512)
@@ -362,19 +401,25 @@ def _cell(ssm: xr.DataArray, i: int, j: int) -> str:
     return f"{float(ssm['lat'].values[i]):.3f}°N {float(ssm['lon'].values[j]):.3f}°E"
 
 
-def product_month(root: str | Path, experiment: str, index: int) -> xr.DataArray:
+def product_month(
+    root: str | Path, experiment: str, index: int, name: str = "ssm"
+) -> xr.DataArray:
     """Time step ``index`` of ``CMIP6_DL_<experiment>.nc``, (lat, lon) in m3 m-3, in memory.
 
-    Shared by all sessions (the last 256 months read are kept).
+    ``name``: ``ssm`` or one of its :data:`UNCERTAINTY_VARIABLES`. Shared by all sessions
+    (the last 256 months read are kept).
     """
     path = _product_path(root, experiment)
-    return _product_month(str(path), stamp(path), int(index))
+    return _product_month(str(path), stamp(path), int(index), name)
 
 
-def product_point(root: str | Path, experiment: str, i: int, j: int) -> pd.Series:
-    """The CMIP6_DL series of the target cell (row ``i``, column ``j``), m3 m-3, by month start."""
+def product_point(
+    root: str | Path, experiment: str, i: int, j: int, name: str = "ssm"
+) -> pd.Series:
+    """The CMIP6_DL series (or that of ``name``, one of :data:`UNCERTAINTY_VARIABLES`) of the
+    target cell (row ``i``, column ``j``), m3 m-3, by month start."""
     path = _product_path(root, experiment)
-    return _product_point(str(path), stamp(path), int(i), int(j))
+    return _product_point(str(path), stamp(path), int(i), int(j), name)
 
 
 def reference_point(root: str | Path, i: int, j: int) -> pd.Series:

@@ -254,6 +254,7 @@ class TrainConfig:
     scenario_continuation: bool = True  # historical slow anomalies continued by the scenarios
     aux_fields: tuple[str, ...] = AUX_FIELD_NAMES  # fine-grid fields given to YNet
     loss: str = "mse"  # "mse" (a value) | "gaussian_nll" (a value and its spread; smcore.train.losses)
+    members: int = 1  # networks of a deep ensemble, member k trained with seed + k (smcore.train.loop)
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -277,6 +278,8 @@ class TrainConfig:
             out.append(f"unknown device {self.device!r}: choose one of {', '.join(DEVICES)}")
         if self.amp not in AMP_MODES:
             out.append(f"unknown amp mode {self.amp!r}: choose one of {', '.join(AMP_MODES)}")
+        if self.members < 1:
+            out.append(f"train.members must be >= 1 (got {self.members})")
         if self.micro_batch < 0:
             out.append(f"micro-batch must be >= 0 (0 = auto), got {self.micro_batch}")
         for name in ("input_norm", "target_norm"):

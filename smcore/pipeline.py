@@ -221,8 +221,8 @@ def _run_steps(
     scenarios = wd.scenarios()
     truth_state = file_state(sorted(Path(truth).glob("truth_*.nc"))) if truth else None
 
-    def step(name: str, key: str, fn: Callable[[], Any]) -> None:
-        outputs = wd.outputs(name, scenarios if name == "analyse" else experiments)
+    def step(name: str, key: str, fn: Callable[[], Any], extra: Sequence[Path] = ()) -> None:
+        outputs = [*wd.outputs(name, scenarios if name == "analyse" else experiments), *extra]
         if is_fresh(wd, name, key, outputs):
             report(f"[{name}] up to date, skipping")
             timings[name] = None
@@ -244,10 +244,12 @@ def _run_steps(
         "train",
         step_key(prepared=fingerprint, train=dataclasses.asdict(cfg.train)),
         lambda: train(cfg, wd, resume=resume, **common),
+        extra=[wd.member(k).checkpoint_best for k in range(1, cfg.train.members)],
     )
     step(
         "predict",
-        step_key(checkpoint=file_state([wd.checkpoint_best]), experiments=experiments),
+        step_key(checkpoint=file_state([m.checkpoint_best for m in wd.members()]),
+                 experiments=experiments),
         lambda: predict(cfg, wd, **common),
     )
     product_state = file_state([wd.product(e) for e in experiments])

@@ -26,6 +26,7 @@ from smcore.errors import ConfigError, InputError
 __all__ = [
     "Artifact",
     "ARTIFACTS",
+    "TrainingFolder",
     "STEPS",
     "WorkDir",
     "artifact",
@@ -91,6 +92,7 @@ checkpoint_last        | training/last.pt                     | train    |      
 checkpoint_best        | training/best.pt                     | train    |                      | the best-validation network and its scaling
 history                | training/history.csv                 | train    |                      | training and validation loss per epoch
 summary                | training/summary.json                | train    |                      | device, precision, epochs, time and scaling of the training run
+members                | training/members                     | train    | with --members K > 1 | the other networks of a deep ensemble: one folder m<k> per member k = 1 … K-1 (seed + k) with its best.pt, last.pt, history.csv and summary.json
 product                | product/CMIP6_DL_{experiment}.nc     | predict  |                      | the merged 0.25° soil-moisture product of one experiment
 metrics                | evaluation/metrics.csv               | evaluate |                      | test-period scores of CMIP6_DL, the baselines and every model
 taylor                 | evaluation/taylor.csv                | evaluate |                      | normalised Taylor statistics
@@ -156,6 +158,38 @@ def markdown_table() -> str:
         note = f" ({a.when})" if a.when else ""
         rows.append(f"| `{path}` | `smcore {a.step}` | {a.description}{note} |")
     return "\n".join(rows)
+
+
+@dataclass(frozen=True)
+class TrainingFolder:
+    """Where the training files of one ensemble member live.
+
+    Member 0 (the only one unless ``smcore train --members K``) writes ``WD/training``; member
+    ``k`` ≥ 1 writes ``WD/training/members/m<k>``, with the same four files.
+    """
+
+    root: Path
+    member: int
+
+    @property
+    def checkpoint_best(self) -> Path:
+        """``best.pt``: the best-validation network and its scaling."""
+        return self.root / "best.pt"
+
+    @property
+    def checkpoint_last(self) -> Path:
+        """``last.pt``: the latest training state (resumable)."""
+        return self.root / "last.pt"
+
+    @property
+    def history(self) -> Path:
+        """``history.csv``: training and validation loss per epoch."""
+        return self.root / "history.csv"
+
+    @property
+    def summary(self) -> Path:
+        """``summary.json``: device, precision, epochs, time and scaling of the run."""
+        return self.root / "summary.json"
 
 
 @dataclass(frozen=True)
@@ -237,6 +271,9 @@ class WorkDir:
             while folder != self.root and self.root in folder.parents:
                 folders.add(folder)
                 folder = folder.parent
+        members = self.root / artifact("members").path
+        if members.is_dir():
+            folders.update(p for p in members.iterdir() if p.is_dir())
         return sweep_temporaries(sorted(folders))
 
     # -- named locations -------------------------------------------------
@@ -279,6 +316,32 @@ class WorkDir:
     def summary(self) -> Path:
         """``training/summary.json``."""
         return self.path("summary")
+
+    def member(self, k: int) -> TrainingFolder:
+        """The training folder of ensemble member ``k`` (0: ``training/``)."""
+        if k < 0:
+            raise ValueError(f"member must be >= 0 (got {k})")
+        root = self.training if k == 0 else self.root / artifact("members").path / f"m{k}"
+        return TrainingFolder(root, k)
+
+    def members(self) -> list[TrainingFolder]:
+        """The trained ensemble: member 0 and each following member whose ``best.pt`` exists,
+        up to the first missing one (``smcore train`` removes members beyond its ``--members``)."""
+        out = [self.member(0)]
+        while out[-1].checkpoint_best.is_file() and self.member(len(out)).checkpoint_best.is_file():
+            out.append(self.member(len(out)))
+        return out
+
+    def stale_members(self, keep: int) -> list[Path]:
+        """Folders of members ``k`` ≥ ``keep`` (left by an earlier, larger ensemble)."""
+        root = self.root / artifact("members").path
+        if not root.is_dir():
+            return []
+        found = []
+        for p in root.iterdir():
+            if p.is_dir() and p.name.startswith("m") and p.name[1:].isdigit() and int(p.name[1:]) >= keep:
+                found.append(p)
+        return sorted(found)
 
     @property
     def product_dir(self) -> Path:

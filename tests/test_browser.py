@@ -61,7 +61,7 @@ TAB_TEXT = {
 }
 # a canvas-free tab would pass vacuously; each of these draws at least this many Bokeh plots
 MIN_CANVASES = {
-    "Explorer": 3,
+    "Explorer": 4,
     "Evaluation": 5,
     "Regional series": 8,
     "Future trends": 7,
@@ -337,6 +337,8 @@ def test_every_tab_renders_offline(server, tmp_path):
             rendered[tab] = _settle(page, MIN_CANVASES[tab])
             if tab == "Explorer":
                 clicked = _click_map_and_export(page)
+                _wait_until(lambda: _uncertainty_on_screen(page)["band"] > 0, 30, "the interval band")
+                uncertainty = _uncertainty_on_screen(page)
             if tab == "Future trends":
                 _move_scenario_slider(page)
                 rendered[tab] = _settle(page, MIN_CANVASES[tab])
@@ -360,6 +362,11 @@ def test_every_tab_renders_offline(server, tmp_path):
         _settle(page, MIN_CANVASES["Explorer"])
 
     watch.check(log)
+    # the product's uncertainty: the interval width map and the cell's interval band, drawn
+    assert any("90 % interval width" in t for t in uncertainty["maps"]), uncertainty
+    assert uncertainty["band"] == len(clicked) == 120, uncertainty
+    assert (clicked["CMIP6_DL_q05"] < clicked["CMIP6_DL"]).all()
+    assert (clicked["CMIP6_DL"] < clicked["CMIP6_DL_q95"]).all()
     # the models' robustness on the trend maps: hatching and crosses drawn, the rule in the text
     assert marks["dash"] > 0 and marks["x"] > 0, marks
     plon, plat = float(projected["lon"].iloc[0]), float(projected["lat"].iloc[0])
@@ -401,6 +408,36 @@ def _marks_on_screen(page) -> dict[str, int]:
             const data = view.model.data_source.data;
             const n = (data.lon ?? data.x ?? []).length;
             out[marker] = (out[marker] ?? 0) + n;
+          }
+          return out;
+        }"""
+    )
+
+
+def _uncertainty_on_screen(page) -> dict[str, object]:
+    """What the visible Explorer draws of the product's uncertainty, by Bokeh's own models: the
+    titles of plots with an image in the uncertainty colour map, and the number of finite
+    points of a visible interval band (VArea)."""
+    return page.evaluate(
+        """() => {
+          const out = {maps: [], band: 0};
+          for (const view of Bokeh.index.all_views()) {
+            const glyph = view.model?.glyph;
+            if (!glyph || !view.parent?.canvas_view) continue;
+            const rect = view.parent.canvas_view.events_el.getBoundingClientRect();
+            if (rect.width === 0 || rect.height === 0 || !view.model.visible) continue;
+            if (glyph.type === "VArea") {
+              const d = view.model.data_source.data;
+              let n = 0;
+              for (let i = 0; i < d.lower.length; i++) {
+                if (Number.isFinite(d.lower[i]) && Number.isFinite(d.upper[i])) n++;
+              }
+              out.band = Math.max(out.band, n);
+            }
+            if (glyph.type === "Image") {
+              const title = view.parent.model.title?.text ?? "";
+              if (title.includes("interval width")) out.maps.push(title);
+            }
           }
           return out;
         }"""

@@ -263,7 +263,53 @@ def test_explorer_view_follows_the_controls(store):
     assert not view._series.lines[SLOTS.index("reference")].visible
     assert "SSP5-8.5" in view._series.figure.title.text
     assert "ssm" in view.month_dataset().data_vars or "CMIP6_DL" in view.month_dataset().data_vars
-    assert list(view.series_frame().columns) == ["CMIP6_DL", "ensemble_mean", "CAS-ESM2-0"]
+    assert list(view.series_frame().columns) == [
+        "CMIP6_DL", "CMIP6_DL_q05", "CMIP6_DL_q95", "ensemble_mean", "CAS-ESM2-0",
+    ]
+
+
+def test_explorer_draws_the_interval_band_and_the_uncertainty_map(store, dashboard_workdir):
+    """A product with ssm_sd: the cell's series gets CMIP6_DL's 90 % interval as a band
+    (ssm ∓ 1.645 ssm_sd, read back from the file here), and a third map shows the interval's
+    width; both follow the month and the clicked cell."""
+    view = ExplorerView(store=store)
+    _render(view.__panel__())
+    assert [len(row.objects) for row in view._maps_row.objects] == [2, 1] and view._unc is not None
+    assert "90 % interval" in view._caption.object
+    store.month = "2001-01"
+    with xr.open_dataset(dashboard_workdir.product("historical")) as ds:
+        ssm, sd = ds["ssm"], ds["ssm_sd"]
+        t = month_labels(ds["time"].values).index("2001-01")
+        np.testing.assert_allclose(view._unc.image, 2 * 1.6448536 * sd.values[t], rtol=1e-5)
+        assert "interval width" in view._unc.figure.title.text and "2001-01" in view._unc.figure.title.text
+        view._on_tap(100.2, 35.1)
+        i, j = store.pixel_index("historical", 100.2, 35.1)
+        band = view._series.band.data_source.data
+        assert view._series.band.visible
+        np.testing.assert_allclose(band["lower"], ssm.values[:, i, j] - 1.6448536 * sd.values[:, i, j],
+                                   atol=1e-6)
+        np.testing.assert_allclose(band["upper"], ssm.values[:, i, j] + 1.6448536 * sd.values[:, i, j],
+                                   atol=1e-6)
+    # the y range holds the band, and the legend names it
+    assert view._series.figure.y_range.end >= np.nanmax(band["upper"])
+    labels = [item.label["value"] for item in view._series.legend_items if item.visible]
+    assert "CMIP6_DL 90 % interval" in labels
+    assert "CMIP6_DL_interval_width" in view.month_dataset().data_vars
+
+
+def test_explorer_without_uncertainty_draws_two_maps_and_no_band(tmp_path):
+    """A product without ssm_sd (the mse head): no third map, the band stays hidden."""
+    from tests.factories.dashboard import make_workdir
+
+    wd = make_workdir(tmp_path / "wd", uncertainty=False)
+    store = DataStore(wd.root)
+    view = ExplorerView(store=store)
+    _render(view.__panel__())
+    assert [len(row.objects) for row in view._maps_row.objects] == [2] and view._unc is None
+    view._on_tap(100.2, 35.1)
+    assert not view._series.band.visible
+    assert "CMIP6_DL_q05" not in store.cell_series.columns
+    assert "interval" not in view._caption.object
 
 
 def test_derived_values_are_read_once_per_change(store, monkeypatch):

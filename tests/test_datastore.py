@@ -90,7 +90,9 @@ def test_comparison_is_bilinear_from_the_coarse_inputs(dashboard_workdir):
 def test_pixel_series_historical_and_future(dashboard_workdir):
     store = DataStore(dashboard_workdir.root)
     df = store.pixel_series("historical", 110.3, 30.2, "ACCESS-CM2")
-    assert list(df.columns) == ["reference", "CMIP6_DL", "ensemble_mean", "ACCESS-CM2"]
+    assert list(df.columns) == [
+        "reference", "CMIP6_DL", "CMIP6_DL_q05", "CMIP6_DL_q95", "ensemble_mean", "ACCESS-CM2",
+    ]
     assert len(df) == 120 and df.index[0] == pd.Timestamp("2000-01-01")
     i, j = store.pixel_index("historical", 110.3, 30.2)
     static = xr.open_zarr(dashboard_workdir.prepared_store)
@@ -102,7 +104,7 @@ def test_pixel_series_historical_and_future(dashboard_workdir):
     )
 
     fut = store.pixel_series("ssp370", 110.3, 30.2, "ensemble_mean")
-    assert list(fut.columns) == ["CMIP6_DL", "ensemble_mean"]
+    assert list(fut.columns) == ["CMIP6_DL", "CMIP6_DL_q05", "CMIP6_DL_q95", "ensemble_mean"]
     assert fut.index[0] == pd.Timestamp("2015-01-01") and fut.notna().all().all()
 
 

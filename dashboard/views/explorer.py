@@ -21,9 +21,10 @@ from dashboard.config import (
     SCENARIO_LABELS,
     SERIES_HEIGHT,
     SSM_CMAP,
+    UNCERTAINTY_CMAP,
     product_label,
 )
-from dashboard.datastore import MonthMaps
+from dashboard.datastore import INTERVAL_COLUMNS, MonthMaps
 from dashboard.export import BoxExport
 from dashboard.live import LiveFigure, LiveSeries, link_ranges
 from dashboard.maps import field_frame, image_data, map_image, map_points, present
@@ -38,11 +39,21 @@ __all__ = [
     "marker_points",
     "pixel_series_plot",
     "series_slots",
+    "compared_model",
     "ssm_limits",
+    "uncertainty_limits",
     "SLOTS",
 ]
 
 SSM_LABEL = "SSM (m³ m⁻³)"
+UNCERTAINTY_LABEL = "m³ m⁻³"
+INTERVAL_LABEL = "CMIP6_DL 90 % interval"
+
+
+def uncertainty_limits(field: xr.DataArray) -> tuple[float, float]:
+    """Colour range of an uncertainty map: 0 to its 99th percentile, rounded up to 0.01."""
+    _, hi = robust_range(field, q=1.0)
+    return (0.0, max(0.01, float(np.ceil(hi * 100) / 100)))
 
 
 def ssm_limits(climatology: xr.DataArray | np.ndarray) -> tuple[float, float]:
@@ -77,10 +88,13 @@ def pixel_series_plot(df: pd.DataFrame, title: str = "", presentation: bool = Fa
     """Curves of each column of ``df`` (index time, values m3 m-3) in product colours.
 
     One hvplot line per column, labelled with the product's name; CMIP6_DL drawn thicker, the
-    ensemble mean dashed.
+    ensemble mean dashed. The columns :data:`~dashboard.datastore.INTERVAL_COLUMNS` are not
+    curves (the explorer draws them as a band: :class:`dashboard.live.LiveSeries`).
     """
     curves = []
     for col in df.columns:
+        if col in INTERVAL_COLUMNS:
+            continue
         series = df[col].rename("ssm").rename_axis("time").reset_index()
         curves.append(
             series.hvplot.line(
@@ -110,13 +124,19 @@ SLOTS = ("reference", "CMIP6_DL", "ensemble_mean", "model")
 """Curves of the explorer's series plot, in order (``model``: the selected ESM)."""
 
 
+def compared_model(df: pd.DataFrame) -> str | None:
+    """The ESM column of a cell's series (none when the ensemble mean is compared)."""
+    extra = [c for c in df.columns if c not in SLOTS and c not in INTERVAL_COLUMNS]
+    return str(extra[0]) if extra else None
+
+
 def series_slots(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` with exactly the columns of :data:`SLOTS` (absent ones NaN; an ESM → ``model``)."""
     out = pd.DataFrame(index=df.index)
     for slot in SLOTS[:3]:
         out[slot] = df[slot] if slot in df.columns else np.nan
-    extra = [c for c in df.columns if c not in SLOTS]
-    out["model"] = df[extra[0]] if extra else np.nan
+    model = compared_model(df)
+    out["model"] = df[model] if model else np.nan
     out.attrs = dict(df.attrs)
     return out
 
@@ -162,13 +182,14 @@ class ExplorerView(View):
                                       presentation=store.presentation)
         self._box = BoxExport(store.root, experiment=lambda: store.explorer_experiment)
         self._caption = pn.pane.Markdown(sizing_mode="stretch_width")
-        self._maps_row = pn.Row(*self._make_maps(maps))
+        self._maps_row = pn.Column(*self._arrange(self._make_maps(maps)))
         series = store.cell_series
         self._series = LiveSeries(
             pixel_series_plot(
                 series_slots(series if series is not None else self._blank_series()),
                 presentation=store.presentation,
             ),
+            band=(PRODUCT_COLORS["CMIP6_DL"], INTERVAL_LABEL),
             loading=store.param.series_loading,
             sizing_mode="stretch_width",
         )
@@ -220,7 +241,8 @@ class ExplorerView(View):
         )
 
     def _make_maps(self, maps: MonthMaps) -> list[pn.pane.Bokeh]:
-        """The two maps in the store's projection, zooming together, reporting clicks."""
+        """The maps in the store's projection, zooming together, reporting clicks: CMIP6_DL,
+        the compared model and, for a product with one, its uncertainty."""
         store = self.store
         frame = field_frame(maps.dl, store.projection)
         marker = marker_points(store.pixel, frame)
@@ -229,18 +251,44 @@ class ExplorerView(View):
         self._other = LiveFigure(
             month_map(maps.other, title=maps.other_title, **style) * marker, frame
         )
-        link_ranges([self._dl, self._other])
+        figures = [self._dl, self._other]
+        self._unc: LiveFigure | None = None
+        if maps.uncertainty is not None:
+            self._unc = LiveFigure(
+                map_image(
+                    maps.uncertainty, title=maps.uncertainty_title, cmap=UNCERTAINTY_CMAP,
+                    clim=uncertainty_limits(maps.uncertainty), clabel=UNCERTAINTY_LABEL,
+                    projection=store.projection, presentation=store.presentation,
+                ) * marker,
+                frame,
+            )
+            figures.append(self._unc)
+        link_ranges(figures)
         self._box.reset()
-        for fig in (self._dl, self._other):
+        for fig in figures:
             fig.on_tap(lambda x, y: self.contained("cell click", lambda: self._on_tap(x, y)))
             self._stations.attach(fig.figure, frame)
             self._box.track(fig.figure, frame)
         self._caption.object = (
-            "Left: the merged 0.25° product; right: the compared model (bilinear from 2°). "
-            "**Click a cell** on either map for its full series. "
-            f"Maps: {PROJECTION_NAMES[store.projection]}."
+            "Left: the merged 0.25° product; right: the compared model (bilinear from 2°)"
+            + (
+                "; below: how unsure the product is, "
+                + ("the width of its 90 % predictive interval (light: sure, dark: unsure)"
+                   if maps.uncertainty.name == "interval_width"
+                   else "the spread of its ensemble of networks (not an interval)")
+                if maps.uncertainty is not None else ""
+            )
+            + ". **Click a cell** on any map for its full series"
+            + (", with the 90 % interval shaded" if maps.uncertainty is not None
+               and maps.uncertainty.name == "interval_width" else "")
+            + f". Maps: {PROJECTION_NAMES[store.projection]}."
         )
-        return [self._dl.pane, self._other.pane]
+        return [fig.pane for fig in figures]
+
+    @staticmethod
+    def _arrange(panes: list[pn.pane.Bokeh]) -> list[pn.Row]:
+        """The two maps side by side, the uncertainty map (if any) below the product's."""
+        return [pn.Row(*panes[:2]), *([pn.Row(*panes[2:])] if len(panes) > 2 else [])]
 
     def reproject(self) -> None:
         """Only the two maps are drawn anew; the series and the controls stay."""
@@ -248,7 +296,7 @@ class ExplorerView(View):
         if self.missing or maps is None or not hasattr(self, "_maps_row"):
             self.rebuild()
             return
-        self._maps_row.objects = self._make_maps(maps)
+        self._maps_row.objects = self._arrange(self._make_maps(maps))
 
     # -- drawing what the store derives -----------------------------------
     def _on_tap(self, x: float, y: float) -> None:
@@ -263,6 +311,12 @@ class ExplorerView(View):
         self._dl.set_title(maps.dl_title)
         self._other.set_image(image_data(maps.other)[2])
         self._other.set_title(maps.other_title)
+        if self._unc is not None:
+            if maps.uncertainty is None:  # unreadable month: empty
+                self._unc.set_image(np.full_like(image_data(maps.dl)[2], np.nan))
+            else:
+                self._unc.set_image(image_data(maps.uncertainty)[2])
+            self._unc.set_title(maps.uncertainty_title or f"uncertainty · {maps.month}")
 
     def _show_maps_error(self) -> None:
         self.report("read of the month's maps", self.store.maps_error or None)
@@ -287,8 +341,9 @@ class ExplorerView(View):
         return df
 
     def _show_marker(self, pixel: tuple[float, float]) -> None:
-        for fig in (self._dl, self._other):
-            fig.set_points(np.array([pixel[0]]), np.array([pixel[1]]))
+        for fig in (self._dl, self._other, self._unc):
+            if fig is not None:
+                fig.set_points(np.array([pixel[0]]), np.array([pixel[1]]))
 
     def _show_series(self, df: pd.DataFrame | None, error: str = "") -> None:
         self.report("read of the cell's series", error or None)
@@ -296,13 +351,17 @@ class ExplorerView(View):
             self._series.figure.title.text = f"cannot read this cell: {error}"
             return
         entries = [(product_label(c), df[c]) if c in df.columns else None for c in SLOTS[:3]]
-        model = [c for c in df.columns if c not in SLOTS]
-        entries.append((model[0], df[model[0]]) if model else None)
+        model = compared_model(df)
+        entries.append((model, df[model]) if model else None)
         experiment = str(df.attrs["experiment"])
+        band = None
+        if all(c in df.columns for c in INTERVAL_COLUMNS):
+            band = (df[INTERVAL_COLUMNS[0]], df[INTERVAL_COLUMNS[1]])
         self._series.update(
             entries,
             title=f"Cell {df.attrs['lat']:.2f}°N {df.attrs['lon']:.2f}°E · "
             f"{SCENARIO_LABELS.get(experiment, experiment)}",
+            band=band,
         )
 
     # -- exports ----------------------------------------------------------

@@ -20,6 +20,11 @@ SCHEDULER_OPTION = typer.Option(
     help="Where the data work runs: threads (default, in-process), local:N (N worker "
     "processes here) or a dask scheduler address like tcp://host:8786 (see docs/scaling.md).",
 )
+MEMBERS_OPTION = typer.Option(
+    None, "--members",
+    help="Networks of a deep ensemble (default 1): member k trains with seed + k, and predict "
+    "combines their distributions. Each member costs one training.",
+)
 
 
 def split_csv(text: Optional[str]) -> Optional[list[str]]:

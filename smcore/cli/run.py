@@ -8,7 +8,14 @@ from typing import Optional
 import typer
 
 from smcore.cli import app
-from smcore.cli.common import CONFIG_OPTION, SCHEDULER_OPTION, WORKDIR_OPTION, build_config, split_csv
+from smcore.cli.common import (
+    CONFIG_OPTION,
+    MEMBERS_OPTION,
+    SCHEDULER_OPTION,
+    WORKDIR_OPTION,
+    build_config,
+    split_csv,
+)
 from smcore.cli.prepare import config_sets_experiments
 
 
@@ -43,6 +50,7 @@ def run_command(
     lr: Optional[float] = typer.Option(None, "--lr", help="Initial learning rate (default 1e-4)."),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda | mps (default auto)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 123)."),
+    members: Optional[int] = MEMBERS_OPTION,
     resume: bool = typer.Option(False, "--resume", help="Continue training from WD/training/last.pt."),
     force: bool = typer.Option(False, "--force", help="Rerun every step even if up to date."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
@@ -65,6 +73,7 @@ def run_command(
             "train.lr": lr,
             "train.device": device,
             "train.seed": seed,
+            "train.members": members,
         },
     )
     exps = split_csv(experiments)

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from smcore.cli import app
-from smcore.cli.common import CONFIG_OPTION, WORKDIR_OPTION, workdir_config
+from smcore.cli.common import CONFIG_OPTION, MEMBERS_OPTION, WORKDIR_OPTION, workdir_config
 from smcore.errors import ConfigError, SmcoreError
 from smcore.workdir import WorkDir
 
@@ -31,6 +31,7 @@ def train_command(
         help="Months per forward/backward pass; gradients of a batch's passes add up (0 = auto: the "
         "fastest of 2, 4, 8 on the CPU, measured with the precision; the whole batch on a GPU).",
     ),
+    members: Optional[int] = MEMBERS_OPTION,
     resume: bool = typer.Option(False, "--resume", help="Continue from WD/training/last.pt."),
     ddp: bool = typer.Option(
         False, "--ddp",
@@ -54,6 +55,7 @@ def train_command(
             "train.seed": seed,
             "train.amp": amp,
             "train.micro_batch": micro_batch,
+            "train.members": members,
         },
     )
     if ddp:

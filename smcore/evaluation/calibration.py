@@ -23,11 +23,20 @@ from scipy.stats import norm
 
 from smcore.evaluation import probabilistic as pr
 
-__all__ = ["Calibration", "CALIBRATION_LEVEL", "PIT_BINS"]
+__all__ = ["Calibration", "CALIBRATION_LEVEL", "PIT_BINS", "gaussian_interval"]
 
 CALIBRATION_LEVEL = 0.90
 """Central interval scored: 5–95 %."""
 PIT_BINS = 10
+
+
+def gaussian_interval(
+    mu: np.ndarray, sigma: np.ndarray, level: float = CALIBRATION_LEVEL
+) -> tuple[np.ndarray, np.ndarray]:
+    """Central ``level`` interval ``mu ∓ z·sigma`` of a Gaussian forecast (same units as
+    ``mu``; z = 1.645 for 90 %), the interval the calibration scores and the dashboard draws."""
+    z = float(norm.ppf(0.5 + level / 2))
+    return mu - z * sigma, mu + z * sigma
 
 
 def _sorted_quantile(xs: np.ndarray, q: float) -> np.ndarray:
@@ -95,9 +104,9 @@ class Calibration:
         mu, sigma, y = (np.asarray(a, dtype=np.float64) for a in (mu, sigma, obs))
         ok = np.isfinite(mu) & np.isfinite(sigma) & np.isfinite(y) & (sigma > 0)
         mu, sigma, y = mu[ok], sigma[ok], y[ok]
-        z = float(norm.ppf(self.quantiles[1]))
         crps = pr.crps_gaussian(mu, sigma, y, mean=False)
-        self._add(crps, mu - z * sigma, mu + z * sigma, y, pr.pit_gaussian(mu, sigma, y))
+        lo, hi = gaussian_interval(mu, sigma, self.level)
+        self._add(crps, lo, hi, y, pr.pit_gaussian(mu, sigma, y))
 
     def row(self) -> dict[str, float | int]:
         """``n``, ``coverage``, ``width``, ``CRPS`` and ``pit_1`` … ``pit_B`` (NaN when empty)."""

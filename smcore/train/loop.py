@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import shutil
 import signal
 import threading
 import time
@@ -39,6 +40,7 @@ from tqdm.auto import tqdm
 
 from smcore.config import Config, TrainConfig
 from smcore.errors import ConfigError, SmcoreError
+from smcore.io.atomic import write_json
 from smcore.models.ynet import YNet, YNetConfig, count_parameters
 from smcore.train.checkpoint import load_checkpoint
 from smcore.train.data import TrainingData, load_training_data
@@ -53,7 +55,7 @@ from smcore.train.state import (
     check_resumable,
     set_rng_state,
 )
-from smcore.workdir import WorkDir
+from smcore.workdir import TrainingFolder, WorkDir
 
 if TYPE_CHECKING:
     from smcore.prep.store import PreparedData
@@ -327,7 +329,11 @@ def train(
     """Train YNet on the prepared store of ``workdir``; returns the summary also written to disk.
 
     Writes ``training/last.pt``, ``training/best.pt``, ``training/history.csv`` and
-    ``training/summary.json`` (docs/workdir.md). ``on_epoch(epoch, record)`` is called after
+    ``training/summary.json`` (docs/workdir.md). With ``train.members = K`` > 1 it trains a
+    deep ensemble: K networks one after the other, member k with seed ``train.seed + k`` and
+    the same data and scaling, member k ≥ 1 in ``training/members/m<k>``; folders of members
+    ≥ K left by an earlier run are removed, and ``training/summary.json`` gains ``members``,
+    ``member_seeds`` and ``member_best_val_loss``. ``on_epoch(epoch, record)`` is called after
     each completed epoch (on every rank). Raises :class:`TrainingInterrupted` after saving on
     SIGINT/SIGTERM. ``dist``: train data-parallel in a joined process group
     (:func:`smcore.train.ddp.session`); only rank 0 writes and shows progress. ``report`` takes
@@ -339,14 +345,19 @@ def train(
     )
 
     wd = workdir if isinstance(workdir, WorkDir) else WorkDir(workdir)
-    if dist is None or dist.is_main:
+    main = dist is None or dist.is_main
+    if main:
         wd.sweep()  # temporaries of a killed earlier run
     prepared = open_prepared(wd)
     check_config(cfg, prepared)
     t = cfg.train
     rt = _select(cfg, prepared, dist, report)
     fingerprint = prepared.manifest.get("fingerprint")
-    ckpt = load_checkpoint(wd.checkpoint_last) if resume and wd.checkpoint_last.exists() else None
+    if main:
+        for stale in wd.stale_members(t.members):  # an earlier, larger ensemble
+            shutil.rmtree(stale)
+    first = wd.member(0)
+    ckpt = load_checkpoint(first.checkpoint_last) if resume and first.checkpoint_last.exists() else None
     norm = Normalization.from_state(ckpt["normalization"]) if ckpt else None
     data = load_training_data(
         prepared, input_norm=t.input_norm, target_norm=t.target_norm,
@@ -358,11 +369,35 @@ def train(
         torch.use_deterministic_algorithms(True)
     elif rt.device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+    summaries = []
     try:
-        run = _start(cfg, wd, rt, data, ckpt, fingerprint, dist)
-        return _run(run, progress=progress, on_epoch=on_epoch, interval_s=checkpoint_interval_s)
+        for k in range(t.members):
+            folder = wd.member(k)
+            member_cfg = cfg if k == 0 else cfg.override(**{"train.seed": t.seed + k})
+            if t.members > 1 and main:
+                report(f"ensemble member {k + 1} of {t.members} (seed {member_cfg.train.seed})")
+            ckpt = (
+                load_checkpoint(folder.checkpoint_last)
+                if resume and folder.checkpoint_last.exists() else None
+            )
+            run = _start(member_cfg, wd, rt, data, ckpt, fingerprint, dist, folder)
+            summaries.append(
+                _run(run, progress=progress, on_epoch=on_epoch, interval_s=checkpoint_interval_s)
+            )
     finally:
         torch.use_deterministic_algorithms(deterministic_before)
+    summary = summaries[0]
+    if t.members > 1:
+        summary = {
+            **summary,
+            "members": t.members,
+            "member_seeds": [t.seed + k for k in range(t.members)],
+            "member_best_val_loss": [s["best_val_loss"] for s in summaries],
+            "seconds": sum(s["seconds"] for s in summaries),
+        }
+        if main:
+            write_json(summary, first.summary)
+    return summary
 
 
 def _select(
@@ -400,13 +435,15 @@ def _start(
     ckpt: dict[str, Any] | None,
     fingerprint: str | None,
     dist: DistContext | None,
+    folder: TrainingFolder,
 ) -> TrainingRun:
-    """The run's objects: a seeded network and its optimiser, or those of ``ckpt`` when resuming."""
+    """The run's objects: a seeded network and its optimiser, or those of ``ckpt`` when resuming;
+    its files go to ``folder``."""
     t = cfg.train
     torch.manual_seed(t.seed)
     model = build_model(cfg, len(data.channels), data.static.scale)
     if ckpt is not None:
-        check_resumable(ckpt, model, data.channels, wd.checkpoint_last, fingerprint)
+        check_resumable(ckpt, model, data.channels, folder.checkpoint_last, fingerprint)
         model.load_state_dict(ckpt["model_state"])
     model = rt.place(model)
     optimizer, scheduler = build_optimizer(model, t, rt)
@@ -414,7 +451,7 @@ def _start(
     if ckpt is not None:
         optimizer.load_state_dict(ckpt["optimizer_state"])
         scheduler.load_state_dict(ckpt["scheduler_state"])
-        state = RunState.resumed(ckpt, wd.history)
+        state = RunState.resumed(ckpt, folder.history)
         set_rng_state(ckpt["rng_state"], rt.device)
     if dist is not None:
         # own dropout streams per rank (a resumed run must not repeat the first epochs' masks)
@@ -429,7 +466,7 @@ def _start(
     return TrainingRun(
         cfg=cfg, wd=wd, rt=rt, model=model, net=net, optimizer=optimizer, scheduler=scheduler,
         data=data, train_idx=train_idx, val_idx=val_idx, state=state, fingerprint=fingerprint,
-        dist=dist,
+        folder=folder, dist=dist,
     )
 
 
@@ -449,7 +486,8 @@ def _run(
     t_start = time.perf_counter()
     stopped_early = False
     outer = tqdm(
-        total=t.epochs, initial=min(st.epoch, t.epochs), desc="train", unit="epoch",
+        total=t.epochs, initial=min(st.epoch, t.epochs), unit="epoch",
+        desc="train" if t.members == 1 else f"train member {run.folder.member + 1}/{t.members}",
         disable=not progress, dynamic_ncols=True,
     )
     with _StopFlag() as local_stop, outer:
@@ -470,7 +508,7 @@ def _run(
             if res.stopped:
                 writer.stopped(epoch)
                 raise TrainingInterrupted(
-                    f"training interrupted in epoch {epoch}: {run.wd.checkpoint_last} holds the "
+                    f"training interrupted in epoch {epoch}: {run.folder.checkpoint_last} holds the "
                     f"weights after {epoch - 1} full epochs plus the partial one; continue with "
                     "`smcore train --resume`"
                 )

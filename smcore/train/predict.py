@@ -7,6 +7,7 @@ mini-batches and appended to a NetCDF-4 file being written beside the target
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,9 +33,9 @@ from smcore.train.runtime import Runtime, select_runtime
 from smcore.workdir import WorkDir
 
 __all__ = [
-    "PRODUCT_ATTRS", "SD_ATTRS", "SD_SCALE", "PRODUCT_CHUNKS", "product_chunks", "TIME_UNITS",
-    "predict_fields", "predict_months", "month_bounds",
-    "predict",
+    "PRODUCT_ATTRS", "SD_ATTRS", "SPREAD_ATTRS", "SD_SCALE", "PRODUCT_CHUNKS", "product_chunks",
+    "TIME_UNITS", "predict_fields", "predict_months", "combine_members", "ensemble_sha256",
+    "month_bounds", "predict",
 ]
 
 TIME_UNITS = "days since 1850-01-01 00:00:00"
@@ -49,11 +50,19 @@ SD_SCALE = 1e-5
 smallest spread the network predicts on the demo, at half the bytes of float32."""
 SD_ATTRS = {
     "standard_name": "volume_fraction_of_condensed_water_in_soil standard_error",
-    "long_name": "standard deviation of CMIP6_DL's Gaussian predictive distribution "
-    "(the 5-95 % interval is ssm -/+ 1.645 ssm_sd)",
+    "long_name": "standard deviation of CMIP6_DL's Gaussian predictive distribution, of the "
+    "members' mixture for a deep ensemble (the 5-95 % interval is ssm -/+ 1.645 ssm_sd)",
     "units": "m3 m-3",
     "cell_methods": "time: mean",
 }
+SPREAD_ATTRS = {
+    "long_name": "standard deviation of the deep ensemble members' values of ssm "
+    "(the networks' disagreement, one part of ssm_sd)",
+    "units": "m3 m-3",
+    "cell_methods": "time: mean",
+}
+PACKED = ("ssm_sd", "ssm_members_spread")
+"""Product variables stored as int16 counts of :data:`SD_SCALE`."""
 
 
 @torch.no_grad()
@@ -115,6 +124,40 @@ def predict_months(
     return predict_fields(model, norm, static, x, months, rt, batch_size, slow)["ssm"]
 
 
+def combine_members(members: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The product's fields of a deep ensemble from its members' :func:`predict_fields`.
+
+    Each member's fields are (T, H, W) float32 m3 m-3. ``ssm`` is the members' mean. With
+    Gaussian heads, ``ssm_sd`` is the standard deviation of the members' equally weighted
+    mixture, ``sqrt(mean(sd_k²) + var_k(ssm_k))`` (Lakshminarayanan et al. 2017). With more than
+    one member, ``ssm_members_spread`` is the members' standard deviation ``sqrt(var_k(ssm_k))``
+    (population, ddof = 0). One member is returned as it is.
+    """
+    if not members:
+        raise ValueError("no ensemble members")
+    if len(members) == 1:
+        return dict(members[0])
+    names = {tuple(sorted(m)) for m in members}
+    if len(names) != 1:
+        raise ValueError(f"ensemble members predict different fields: {sorted(names)}")
+    values = np.stack([m["ssm"] for m in members]).astype(np.float64)
+    mean = values.mean(axis=0)
+    var = values.var(axis=0)
+    out = {"ssm": mean.astype(np.float32), "ssm_members_spread": np.sqrt(var).astype(np.float32)}
+    if "ssm_sd" in members[0]:
+        within = np.mean([np.square(m["ssm_sd"].astype(np.float64)) for m in members], axis=0)
+        out["ssm_sd"] = np.sqrt(within + var).astype(np.float32)
+    return out
+
+
+def ensemble_sha256(shas: Sequence[str]) -> str:
+    """The ``checkpoint_sha256`` of a product: the checkpoint's SHA-256 for one network, for a
+    deep ensemble the SHA-256 of its members' hex digests joined by commas, in member order."""
+    if len(shas) == 1:
+        return shas[0]
+    return hashlib.sha256(",".join(shas).encode()).hexdigest()
+
+
 def month_bounds(time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mid-month times (T,) and bounds (T, 2) in :data:`TIME_UNITS`, standard calendar."""
     start = np.asarray(time).astype("datetime64[M]")
@@ -147,10 +190,11 @@ def product_chunks(ntime: int, nlat: int, nlon: int) -> tuple[int, int, int]:
 
 def _create_product(
     nc: netCDF4.Dataset, time: np.ndarray, static: StaticFields, attrs: dict[str, str], time_chunk: int,
-    with_sd: bool = False,
+    fields: Sequence[str] = ("ssm",),
 ) -> dict[str, netCDF4.Variable]:
-    """The product's dimensions, coordinates and variables (``ssm``; ``ssm_sd`` packed as int16
-    counts of :data:`SD_SCALE` when ``with_sd``), by name."""
+    """The product's dimensions, coordinates and variables ``fields`` by name: ``ssm``, and
+    ``ssm_sd``/``ssm_members_spread`` (:data:`PACKED` as int16 counts of :data:`SD_SCALE`)
+    when listed."""
     nlat, nlon = static.land.shape
     nc.createDimension("time", len(time))
     nc.createDimension("lat", nlat)
@@ -173,16 +217,19 @@ def _create_product(
     )
     var.setncatts(PRODUCT_ATTRS)
     out = {"ssm": var}
-    if with_sd:
-        var.setncattr("ancillary_variables", "ssm_sd")
-        sd = nc.createVariable(
-            "ssm_sd", "i2", ("time", "lat", "lon"), zlib=True, complevel=4, shuffle=True,
+    ancillary = [name for name in PACKED if name in fields]
+    if ancillary:
+        var.setncattr("ancillary_variables", " ".join(ancillary))
+    for name in ancillary:
+        packed = nc.createVariable(
+            name, "i2", ("time", "lat", "lon"), zlib=True, complevel=4, shuffle=True,
             chunksizes=product_chunks(min(time_chunk, len(time)), nlat, nlon),
             fill_value=np.int16(-32768),
         )
-        sd.setncatts({**SD_ATTRS, "scale_factor": np.float32(SD_SCALE), "add_offset": np.float32(0.0),
-                      "valid_min": np.int16(0), "valid_max": np.int16(32767)})
-        out["ssm_sd"] = sd
+        packed.setncatts({**(SD_ATTRS if name == "ssm_sd" else SPREAD_ATTRS),
+                          "scale_factor": np.float32(SD_SCALE), "add_offset": np.float32(0.0),
+                          "valid_min": np.int16(0), "valid_max": np.int16(32767)})
+        out[name] = packed
     nc.setncatts(attrs)
     return out
 
@@ -203,7 +250,9 @@ def predict(
     ``experiments`` selects some of the prepared experiments (default: all of them,
     :meth:`~smcore.workdir.WorkDir.experiments`).
 
-    ``checkpoint`` defaults to ``training/best.pt``. The device and precision follow
+    ``checkpoint`` defaults to the trained networks: ``training/best.pt`` and, after
+    ``smcore train --members K``, every member's (:meth:`~smcore.workdir.WorkDir.members`),
+    whose fields :func:`combine_members` merges. The device and precision follow
     ``cfg.train.device``/``cfg.train.amp``; ``block_months`` months are held in memory at a time.
     ``report`` takes one-line messages (the precision and micro-batch, where a CPU had to
     measure them: :func:`smcore.train.runtime.select_runtime`); progress goes to the bars.
@@ -211,32 +260,30 @@ def predict(
     wd = workdir if isinstance(workdir, WorkDir) else WorkDir(workdir)
     wd.sweep()  # temporaries of a killed earlier run
     prepared = open_prepared(wd)
-    ckpt_path = Path(checkpoint) if checkpoint is not None else wd.checkpoint_best
-    state = load_checkpoint(ckpt_path)
-    model = model_from_checkpoint(state, ckpt_path)
-    norm = Normalization.from_state(state["normalization"])
-    channels = [str(c) for c in state["channels"]]
-    if channels != prepared.channels:
-        raise InputError(
-            ckpt_path,
-            f"checkpoint was trained on models {channels} but the prepared store holds {prepared.channels}",
-        )
-    fp_ckpt, fp_store = state.get("prepared_fingerprint") or "", prepared.manifest.get("fingerprint") or ""
-    if fp_ckpt and fp_store and fp_ckpt != fp_store:
-        raise InputError(ckpt_path, "checkpoint was trained on other prepared data: rerun `smcore train`")
     static = load_static(prepared)
-    if static.scale != model.config.scale:
-        raise InputError(ckpt_path, f"checkpoint downscales x{model.config.scale}, the store needs x{static.scale}")
+    ckpt_paths = [Path(checkpoint)] if checkpoint is not None else [
+        m.checkpoint_best for m in wd.members()
+    ]
+    nets = [_member(p, prepared, static) for p in ckpt_paths]
+    state, model, norm = nets[0]
+    channels = [str(c) for c in state["channels"]]
+    if len({n[1].config.outputs for n in nets}) != 1:
+        raise InputError(ckpt_paths[-1], "ensemble members have different output heads: retrain them")
     # the shape of training: a CPU finds the precision and micro-batch measured then in the cache
     shape = ProbeShape.of(model.config, (len(static.clat), len(static.clon)))
     rt = select_runtime(cfg.train.device, cfg.train.amp, micro_batch=cfg.train.micro_batch,
                         shape=shape)
     if rt.choice is not None and rt.choice.source == "measured":
         report(rt.choice.describe())
-    model = rt.place(model)
+    if len(nets) > 1:
+        report(f"predicting with a deep ensemble of {len(nets)} networks")
+    nets = [(st, rt.place(net), nm) for st, net, nm in nets]
     bs = batch_size or rt.pass_size(max(cfg.train.batch_size, 8))
     block = max(1, int(block_months))
-    sha = file_sha256(ckpt_path)
+    shas = [file_sha256(p) for p in ckpt_paths]
+    fields_written = ["ssm"] + (["ssm_sd"] if model.config.outputs == 2 else []) + (
+        ["ssm_members_spread"] if len(nets) > 1 else []
+    )
     paths = []
     for exp in wd.experiments(experiments):
         da = prepared.inputs(exp).transpose(*INPUT_DIMS)
@@ -248,8 +295,10 @@ def predict(
             f"CMIP6_DL merged and downscaled surface soil moisture, {exp}",
             config_json=cfg.to_json(),
             models_used=",".join(channels),
-            checkpoint_sha256=sha,
+            checkpoint_sha256=ensemble_sha256(shas),
             checkpoint_epoch=int(state["epoch"]),
+            ensemble_members=len(nets),
+            **({"member_checkpoints_sha256": ",".join(shas)} if len(nets) > 1 else {}),
             experiment_id=exp,
             product="CMIP6_DL",
             comment=(
@@ -267,7 +316,7 @@ def predict(
         with atomic_path(path) as tmp:
             with netCDF4.Dataset(tmp, "w", format="NETCDF4") as nc:
                 variables = _create_product(nc, time, static, attrs, time_chunk=PRODUCT_CHUNKS[0],
-                                            with_sd=model.config.outputs == 2)
+                                            fields=fields_written)
                 bar = tqdm(total=len(time), desc=f"predict {exp}", unit="month", disable=not progress,
                            dynamic_ncols=True)
                 with bar:
@@ -276,9 +325,12 @@ def predict(
                         x = np.asarray(da.isel(time=slice(start, stop)).values, dtype=np.float32)
                         months = month_index(time[start:stop])
                         slow = None if source is None else source.slow(time[start:stop])
-                        fields = predict_fields(model, norm, static, x, months, rt, bs, slow)
+                        fields = combine_members([
+                            predict_fields(net, nm, static, x, months, rt, bs, slow)
+                            for _, net, nm in nets
+                        ])
                         for name, values in fields.items():
-                            if name == "ssm_sd":  # packed: NaN → fill, beyond int16 clipped
+                            if name in PACKED:  # NaN → fill, beyond int16 clipped
                                 ok = np.isfinite(values)
                                 values = np.ma.array(
                                     np.where(ok, np.minimum(values, 32767 * SD_SCALE), 0.0), mask=~ok
@@ -287,3 +339,23 @@ def predict(
                         bar.update(stop - start)
         paths.append(path)
     return paths
+
+
+def _member(
+    path: Path, prepared: Any, static: StaticFields
+) -> tuple[dict[str, Any], YNet, Normalization]:
+    """One network of the ensemble from ``path``: its checkpoint, YNet (CPU, eval) and scaling,
+    checked against the prepared store (models, their order, prepared data, scale)."""
+    state = load_checkpoint(path)
+    model = model_from_checkpoint(state, path)
+    channels = [str(c) for c in state["channels"]]
+    if channels != prepared.channels:
+        raise InputError(
+            path, f"checkpoint was trained on models {channels} but the prepared store holds {prepared.channels}",
+        )
+    fp_ckpt, fp_store = state.get("prepared_fingerprint") or "", prepared.manifest.get("fingerprint") or ""
+    if fp_ckpt and fp_store and fp_ckpt != fp_store:
+        raise InputError(path, "checkpoint was trained on other prepared data: rerun `smcore train`")
+    if static.scale != model.config.scale:
+        raise InputError(path, f"checkpoint downscales x{model.config.scale}, the store needs x{static.scale}")
+    return state, model, Normalization.from_state(state["normalization"])

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from smcore.train.data import TrainingData
     from smcore.train.ddp import DistContext
     from smcore.train.runtime import Runtime
-    from smcore.workdir import WorkDir
+    from smcore.workdir import TrainingFolder, WorkDir
 
 __all__ = [
     "HISTORY_COLUMNS",
@@ -103,6 +103,7 @@ class TrainingRun:
     val_idx: torch.Tensor
     state: RunState
     fingerprint: str | None
+    folder: TrainingFolder
     dist: DistContext | None = None
 
 
@@ -126,18 +127,17 @@ class CheckpointWriter:
         best network looking like this run's result.
         """
         if self.writes:
-            self.run.wd.training.mkdir(parents=True, exist_ok=True)
+            self.run.folder.root.mkdir(parents=True, exist_ok=True)
             self._forget_previous(fresh=self.run.state.epoch == 0)
         if self.run.state.epoch == 0:
             self.flush(0)
         self._last_flush = time.perf_counter()
 
     def _forget_previous(self, fresh: bool) -> None:
-        wd = self.run.wd
-        (wd.stamps / "train.json").unlink(missing_ok=True)
+        (self.run.wd.stamps / "train.json").unlink(missing_ok=True)
         if fresh:
-            wd.checkpoint_best.unlink(missing_ok=True)
-            wd.summary.unlink(missing_ok=True)
+            self.run.folder.checkpoint_best.unlink(missing_ok=True)
+            self.run.folder.summary.unlink(missing_ok=True)
 
     def improved(self, epoch: int) -> None:
         """Keep the state after ``epoch``, the best so far, for the next ``best.pt``."""
@@ -187,16 +187,16 @@ class CheckpointWriter:
             rng_state=_rng_state(r.rt.device),
             epoch=epoch,
         )
-        save_checkpoint(self._checkpoint(**live, partial_epoch=partial), r.wd.checkpoint_last)
+        save_checkpoint(self._checkpoint(**live, partial_epoch=partial), r.folder.checkpoint_last)
         if self._best is not None:
-            save_checkpoint(self._checkpoint(**self._best), r.wd.checkpoint_best)
+            save_checkpoint(self._checkpoint(**self._best), r.folder.checkpoint_best)
             self._best = None
-        write_csv(pd.DataFrame(r.state.history, columns=HISTORY_COLUMNS), r.wd.history)
+        write_csv(pd.DataFrame(r.state.history, columns=HISTORY_COLUMNS), r.folder.history)
 
     def summary(self, summary: dict[str, Any]) -> None:
         """Write ``summary.json``."""
         if self.writes:
-            write_json(summary, self.run.wd.training / "summary.json")
+            write_json(summary, self.run.folder.summary)
 
     def _checkpoint(
         self,
@@ -225,6 +225,7 @@ class CheckpointWriter:
             "rng_state": _to_cpu(rng_state),
             "normalization": r.data.norm.to_state(),
             "prepared_fingerprint": r.fingerprint or "",
+            "member": int(r.folder.member),
         }
 
 

@@ -190,15 +190,20 @@ def study_grid_field(value: float, name: str = "trend") -> xr.DataArray:
     )
 
 
-def make_workdir(path: str | Path, small: bool = True, seed: int = 7) -> WorkDir:
+def make_workdir(
+    path: str | Path, small: bool = True, seed: int = 7, uncertainty: bool = True
+) -> WorkDir:
     """Write a complete synthetic work directory at ``path`` and return it.
 
     Every artifact follows docs/workdir.md: ``prepared/`` (via ``write_prepared``),
     ``training/history.csv`` and ``summary.json``, ``product/CMIP6_DL_<exp>.nc``,
     ``evaluation/*`` and ``analysis/*``. The checkpoints are empty placeholders (the dashboard
     never loads them, it only reports that they exist); the optional figures are not written.
+    With ``uncertainty`` the products carry ``ssm_sd`` (0.01 + 0.05 · ssm, int16-packed as
+    ``smcore predict`` writes it for a Gaussian head).
     """
-    from smcore.train.predict import product_chunks  # imports torch: only when writing
+    # imports torch: only when writing
+    from smcore.train.predict import SD_ATTRS, SD_SCALE, product_chunks
 
     cfg = small_config() if small else Config()
     wd = WorkDir(path)
@@ -331,9 +336,15 @@ def make_workdir(path: str | Path, small: bool = True, seed: int = 7) -> WorkDir
                 checkpoint_epoch=12,
             ),
         )
-        ds = _grid_bounds(_time_attrs(ds, months), cfg.target)
         # chunked as `smcore predict` writes products
         chunks = {"ssm": {"chunksizes": product_chunks(*ssm.shape)}}
+        if uncertainty:
+            ds["ssm_sd"] = (("time", "lat", "lon"), (0.01 + 0.05 * ssm).astype(np.float32),
+                            {**SD_ATTRS})
+            ds["ssm"].attrs["ancillary_variables"] = "ssm_sd"
+            chunks["ssm_sd"] = {"chunksizes": product_chunks(*ssm.shape), "dtype": "int16",
+                                "scale_factor": SD_SCALE, "_FillValue": np.int16(-32768)}
+        ds = _grid_bounds(_time_attrs(ds, months), cfg.target)
         write_netcdf(ds, wd.product(exp), encoding=chunks)
 
     # -- evaluation -------------------------------------------------------
