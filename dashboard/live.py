@@ -175,7 +175,8 @@ class LiveSeries:
                 legend_label=label, visible=False,
             )
             # under the curves
-            self.figure.renderers = [self.band, *(r for r in self.figure.renderers if r is not self.band)]
+            others = [r for r in self.figure.renderers if r is not self.band]
+            self.figure.renderers = [self.band, *others]
         self.legend_items = list(self.figure.legend[0].items) if self.figure.legend else []
         if self.band is not None and (item := self._item(self.band)) is not None:
             item.visible = False

@@ -24,8 +24,11 @@ torch.set_num_threads(1)
 
 def test_combine_members_by_hand() -> None:
     """Two members at two cells: the mean, the mixture's sd and the members' spread."""
-    a = {"ssm": np.array([[[0.20, 0.10]]], np.float32), "ssm_sd": np.array([[[0.03, 0.01]]], np.float32)}
-    b = {"ssm": np.array([[[0.30, 0.10]]], np.float32), "ssm_sd": np.array([[[0.04, 0.02]]], np.float32)}
+    def cells(*values: float) -> np.ndarray:
+        return np.array([[values]], np.float32)
+
+    a = {"ssm": cells(0.20, 0.10), "ssm_sd": cells(0.03, 0.01)}
+    b = {"ssm": cells(0.30, 0.10), "ssm_sd": cells(0.04, 0.02)}
     out = combine_members([a, b])
     np.testing.assert_allclose(out["ssm"], [[[0.25, 0.10]]], atol=1e-7)
     # spread: population sd of (0.2, 0.3) = 0.05 and of (0.1, 0.1) = 0
@@ -63,7 +66,8 @@ def test_each_member_is_the_single_run_of_its_seed(ensemble, tmp_path: Path) -> 
     wd, cfg, summary, _ = ensemble
     assert [m.member for m in wd.members()] == [0, 1]
     assert wd.member(1).checkpoint_best == wd.root / "training" / "members" / "m1" / "best.pt"
-    assert summary["members"] == 2 and summary["member_seeds"] == [cfg.train.seed, cfg.train.seed + 1]
+    assert summary["members"] == 2
+    assert summary["member_seeds"] == [cfg.train.seed, cfg.train.seed + 1]
     written = json.loads(wd.summary.read_text())
     assert written["members"] == 2 and len(written["member_best_val_loss"]) == 2
     single_cfg = cfg.override(**{"train.members": 1, "train.seed": cfg.train.seed + 1})
@@ -88,10 +92,12 @@ def test_the_product_combines_the_members(ensemble, tmp_path: Path) -> None:
     path = Path(shutil.copy(written, tmp_path / "ensemble.nc"))
     members = []
     for k, m in enumerate(wd.members()):
-        (p,) = predict(cfg, wd, checkpoint=m.checkpoint_best, experiments=["ssp245"], progress=False)
+        (p,) = predict(cfg, wd, checkpoint=m.checkpoint_best, experiments=["ssp245"],
+                       progress=False)
         members.append(p.rename(tmp_path / f"m{k}.nc"))
     shutil.copy(path, written)  # the fixture's product, as the ensemble wrote it
-    with xr.open_dataset(path) as ds, xr.open_dataset(members[0]) as a, xr.open_dataset(members[1]) as b:
+    with (xr.open_dataset(path) as ds, xr.open_dataset(members[0]) as a,
+          xr.open_dataset(members[1]) as b):
         assert ds["ssm"].attrs["ancillary_variables"] == "ssm_sd ssm_members_spread"
         assert ds["ssm_members_spread"].encoding["dtype"] == np.int16
         assert int(ds.attrs["ensemble_members"]) == 2
@@ -131,3 +137,18 @@ def test_a_smaller_ensemble_removes_the_extra_members(ensemble, tmp_path: Path) 
     (path,) = predict(cfg, wd, experiments=["ssp245"], progress=False)
     with xr.open_dataset(path) as ds:
         assert "ssm_members_spread" not in ds and int(ds.attrs["ensemble_members"]) == 1
+
+
+def test_cli_train_members(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`smcore train --members 2` writes both members and says so; --members 0 is one line."""
+    from smcore.cli import main as cli_main
+
+    wd, _ = make_prepared(tmp_path / "wd", tiny_config(epochs=1))
+    args = ["train", "--workdir", str(wd.root), "--epochs", "1", "--no-progress"]
+    assert cli_main([*args, "--members", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "ensemble member 2 of 2" in out
+    assert [m.member for m in wd.members()] == [0, 1]
+    assert cli_main([*args, "--members", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "members must be >= 1" in err[0]

@@ -357,7 +357,8 @@ def train(
         for stale in wd.stale_members(t.members):  # an earlier, larger ensemble
             shutil.rmtree(stale)
     first = wd.member(0)
-    ckpt = load_checkpoint(first.checkpoint_last) if resume and first.checkpoint_last.exists() else None
+    resumed = resume and first.checkpoint_last.exists()
+    ckpt = load_checkpoint(first.checkpoint_last) if resumed else None
     norm = Normalization.from_state(ckpt["normalization"]) if ckpt else None
     data = load_training_data(
         prepared, input_norm=t.input_norm, target_norm=t.target_norm,
