@@ -152,3 +152,20 @@ def test_cli_train_members(tmp_path: Path, capsys: pytest.CaptureFixture) -> Non
     assert cli_main([*args, "--members", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "members must be >= 1" in err[0]
+
+
+def test_predict_refuses_an_ensemble_with_a_member_missing(ensemble, tmp_path: Path) -> None:
+    """A member whose training did not finish (no best.pt) stops predict with one line naming
+    it, instead of a silently smaller ensemble."""
+    import shutil
+
+    from smcore.errors import InputError
+    from smcore.workdir import WorkDir
+
+    wd0, cfg, _, _ = ensemble
+    shutil.copytree(wd0.root, tmp_path / "wd")
+    wd = WorkDir(tmp_path / "wd")
+    wd.member(1).checkpoint_best.unlink()
+    with pytest.raises(InputError, match="member 1 of the 2-network ensemble") as info:
+        predict(cfg, wd, experiments=["ssp245"], progress=False)
+    assert str(wd.member(1).checkpoint_best) in str(info.value)

@@ -10,9 +10,10 @@ inference can rebuild the network and its scaling from the file alone.
 from __future__ import annotations
 
 import hashlib
+import json
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -20,7 +21,13 @@ from smcore.errors import InputError
 from smcore.io.atomic import atomic_path
 from smcore.models.ynet import YNet
 
-__all__ = ["REQUIRED_KEYS", "save_checkpoint", "load_checkpoint", "file_sha256", "model_from_checkpoint"]
+if TYPE_CHECKING:
+    from smcore.workdir import WorkDir
+
+__all__ = [
+    "REQUIRED_KEYS", "save_checkpoint", "load_checkpoint", "file_sha256", "model_from_checkpoint",
+    "ensemble_checkpoints",
+]
 
 REQUIRED_KEYS = (
     "model_state",
@@ -82,3 +89,27 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def ensemble_checkpoints(wd: WorkDir) -> list[Path]:
+    """The ``best.pt`` of every network the last ``smcore train`` of ``wd`` trained.
+
+    Their number is the ``train.members`` recorded in ``training/best.pt`` (1 for checkpoints
+    of a single network); a member without its ``best.pt`` (training stopped before it was
+    done) is an :class:`InputError` naming it, never a silently smaller ensemble.
+    """
+    first = wd.member(0).checkpoint_best
+    state = load_checkpoint(first)
+    try:
+        k = int(json.loads(state["config_json"]).get("train", {}).get("members", 1))
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise InputError(first, f"unreadable config_json: {exc}") from exc
+    paths = [wd.member(m).checkpoint_best for m in range(max(k, 1))]
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise InputError(
+            missing[0],
+            f"member {paths.index(missing[0])} of the {k}-network ensemble has no checkpoint: "
+            f"its training did not finish; run `smcore train --resume --members {k}`",
+        )
+    return paths

@@ -23,7 +23,12 @@ from smcore.io.atomic import atomic_path
 from smcore.io.netcdf import CF_COORD_ATTRS, provenance_attrs
 from smcore.models.ynet import YNet
 from smcore.prep.store import open_prepared
-from smcore.train.checkpoint import file_sha256, load_checkpoint, model_from_checkpoint
+from smcore.train.checkpoint import (
+    ensemble_checkpoints,
+    file_sha256,
+    load_checkpoint,
+    model_from_checkpoint,
+)
 from smcore.train.data import INPUT_DIMS, StaticFields, load_static, month_index
 from smcore.train.forced import anomaly_source
 from smcore.train.losses import LOG_VAR_RANGE
@@ -251,8 +256,9 @@ def predict(
     :meth:`~smcore.workdir.WorkDir.experiments`).
 
     ``checkpoint`` defaults to the trained networks: ``training/best.pt`` and, after
-    ``smcore train --members K``, every member's (:meth:`~smcore.workdir.WorkDir.members`),
-    whose fields :func:`combine_members` merges. The device and precision follow
+    ``smcore train --members K``, every member's
+    (:func:`~smcore.train.checkpoint.ensemble_checkpoints`), whose fields
+    :func:`combine_members` merges. The device and precision follow
     ``cfg.train.device``/``cfg.train.amp``; ``block_months`` months are held in memory at a time.
     ``report`` takes one-line messages (the precision and micro-batch, where a CPU had to
     measure them: :func:`smcore.train.runtime.select_runtime`); progress goes to the bars.
@@ -261,9 +267,7 @@ def predict(
     wd.sweep()  # temporaries of a killed earlier run
     prepared = open_prepared(wd)
     static = load_static(prepared)
-    ckpt_paths = [Path(checkpoint)] if checkpoint is not None else [
-        m.checkpoint_best for m in wd.members()
-    ]
+    ckpt_paths = [Path(checkpoint)] if checkpoint is not None else ensemble_checkpoints(wd)
     nets = [_member(p, prepared, static) for p in ckpt_paths]
     state, model, norm = nets[0]
     channels = [str(c) for c in state["channels"]]
