@@ -253,7 +253,7 @@ class TrainConfig:
     forced_method: str = "ensemble_mean"  # "ensemble_mean" | "climwip" (smcore.train.weights)
     scenario_continuation: bool = True  # historical slow anomalies continued by the scenarios
     aux_fields: tuple[str, ...] = AUX_FIELD_NAMES  # fine-grid fields given to YNet
-    loss: str = "mse"  # "mse" (a value) | "gaussian_nll" (a value and its spread; smcore.train.losses)
+    loss: str = "gaussian_nll"  # or "mse" (a value only); see smcore.train.losses
     members: int = 1  # networks of a deep ensemble, member k trained with seed + k (smcore.train.loop)
 
     def __post_init__(self) -> None:

@@ -372,7 +372,7 @@ def test_a_gaussian_head_adds_a_packed_cf_spread_to_the_product(tmp_path: Path) 
                    capture_output=True, text=True)
     result = json.loads(report.read_text())[str(path)]["cf:1.8"]
     assert [h for h in result["high_priorities"] if h["value"][0] < h["value"][1]] == []
-    plain = tiny_config(epochs=1)
+    plain = tiny_config(epochs=1, loss="mse")
     wd2, plain = make_prepared(tmp_path / "wd2", plain)
     train(plain, wd2, progress=False)
     (path2,) = predict(plain, wd2, experiments=["ssp245"], progress=False)

@@ -41,7 +41,7 @@ def train_command(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
     config: Optional[Path] = CONFIG_OPTION,
 ) -> None:
-    """Train YNet (land-only MSE, Adam, plateau LR, early stopping); write WD/training."""
+    """Train YNet (land-only Gaussian NLL or MSE, Adam, plateau LR); write WD/training."""
     from smcore.train.loop import TrainingInterrupted, train
 
     cfg = workdir_config(

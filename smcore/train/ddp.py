@@ -8,7 +8,7 @@ the ranks' samples differ from a single process's batches) but an equivalent sha
 same seeded permutation. Every rank walks through the single-process global batches of
 ``batch_size`` months; rank ``r`` of ``W`` takes the ``r``-th of ``W`` contiguous, nearly equal
 slices of each batch (:func:`shard_batch`), so the union of the ranks' months in every step is
-exactly the single-process batch. The local loss (a land-only MSE divided by the *local* batch)
+exactly the single-process batch. The local loss (the land-only loss over the *local* batch)
 is multiplied by ``W * n_local / n_global`` (1 when the batch splits evenly), so that DDP's mean
 over ranks is the gradient of the single-process loss of the global batch; a rank whose slice of
 a short last batch is empty runs one month with weight 0 (DDP needs every rank in every step).

@@ -561,6 +561,7 @@ def _summary(
                              else "forced" if t.amp != "auto" else "fixed"),
         "bf16_speedup": rt.choice.bf16_speedup if rt.choice is not None else None,
         "world_size": 1 if run.dist is None else run.dist.world_size,
+        "loss": t.loss,
         "input_norm": norm.input_norm,
         "target_norm": norm.target_norm,
         "forced_window_years": norm.forced_window,
