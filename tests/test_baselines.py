@@ -311,3 +311,27 @@ def test_bias_corrected_members_average_to_the_bias_corrected_ensemble_mean(tmp_
     # each model keeps its own month-to-month variability (not the ensemble mean's)
     spread = members.std(axis=0)
     assert np.median(spread) > 1e-3
+
+
+def test_the_evaluation_grid_resamples_like_the_dense_weights():
+    """EvalGrid.resample (one sparse product over the scored pixels) gives the dense separable
+    bilinear result at those pixels, for blocks with and without a model axis; a NaN coarse
+    value reaches only the target cells that have weight on it."""
+    rng = np.random.default_rng(3)
+    clat, clon = np.arange(17.0, 30.0, 2.0), np.arange(70.0, 85.0, 2.0)
+    lat, lon = 18 + 0.25 * np.arange(40), 71 + 0.25 * np.arange(48)
+    wlat, wlon = bl.bilinear_weights(clat, lat), bl.bilinear_weights(clon, lon)
+    pixels = np.sort(rng.choice(lat.size * lon.size, 700, replace=False))
+    grid = EvalGrid(lat=lat, lon=lon, pixels=pixels, wlat=wlat, wlon=wlon)
+    for shape in ((5, 3, clat.size, clon.size), (4, clat.size, clon.size)):
+        v = rng.random(shape)
+        dense = bl.apply_weights(v, wlat, wlon)
+        want = dense.reshape(*dense.shape[:-2], -1)[..., pixels]
+        got = grid.resample(v)
+        assert got.shape == want.shape and got.dtype == np.float64
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-14)
+    v = rng.random((1, clat.size, clon.size))
+    v[0, 3, 4] = np.nan
+    got = grid.resample(v)[0]
+    touched = (np.outer(wlat[:, 3], wlon[:, 4]).ravel()[pixels] != 0)
+    assert np.isnan(got[touched]).all() and np.isfinite(got[~touched]).all() and touched.any()
