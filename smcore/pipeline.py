@@ -240,16 +240,16 @@ def _run_steps(
         mark_done(wd, name, key, timings[name] or 0.0, outputs)
 
     common = {"progress": progress, "report": report}
+    networks = [wd.member(k).checkpoint_best for k in range(cfg.train.members)]
     step(
         "train",
         step_key(prepared=fingerprint, train=dataclasses.asdict(cfg.train)),
         lambda: train(cfg, wd, resume=resume, **common),
-        extra=[wd.member(k).checkpoint_best for k in range(1, cfg.train.members)],
+        extra=networks[1:],  # training/best.pt is among the train step's outputs already
     )
     step(
         "predict",
-        step_key(checkpoint=file_state([m.checkpoint_best for m in wd.members()]),
-                 experiments=experiments),
+        step_key(checkpoint=file_state(networks), experiments=experiments),
         lambda: predict(cfg, wd, **common),
     )
     product_state = file_state([wd.product(e) for e in experiments])

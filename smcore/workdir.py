@@ -324,14 +324,6 @@ class WorkDir:
         root = self.training if k == 0 else self.root / artifact("members").path / f"m{k}"
         return TrainingFolder(root, k)
 
-    def members(self) -> list[TrainingFolder]:
-        """The trained ensemble: member 0 and each following member whose ``best.pt`` exists,
-        up to the first missing one (``smcore train`` removes members beyond its ``--members``)."""
-        out = [self.member(0)]
-        while out[-1].checkpoint_best.is_file() and self.member(len(out)).checkpoint_best.is_file():
-            out.append(self.member(len(out)))
-        return out
-
     def stale_members(self, keep: int) -> list[Path]:
         """Folders of members ``k`` ≥ ``keep`` (left by an earlier, larger ensemble)."""
         root = self.root / artifact("members").path

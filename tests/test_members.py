@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +12,10 @@ import xarray as xr
 
 from smcore.config import TrainConfig
 from smcore.errors import ConfigError
-from smcore.train.checkpoint import file_sha256, load_checkpoint
+from smcore.train.checkpoint import ensemble_checkpoints, file_sha256, load_checkpoint
 from smcore.train.loop import train
 from smcore.train.predict import combine_members, ensemble_sha256, predict
+from tests.factories.cf import cf_result, high_failures
 from tests.factories.ynet import make_prepared, tiny_config
 
 torch.set_num_threads(1)
@@ -64,7 +63,7 @@ def ensemble(tmp_path_factory: pytest.TempPathFactory):
 def test_each_member_is_the_single_run_of_its_seed(ensemble, tmp_path: Path) -> None:
     """Member k's network equals a one-network run with seed + k: reproducible from its seed."""
     wd, cfg, summary, _ = ensemble
-    assert [m.member for m in wd.members()] == [0, 1]
+    assert ensemble_checkpoints(wd) == [wd.member(0).checkpoint_best, wd.member(1).checkpoint_best]
     assert wd.member(1).checkpoint_best == wd.root / "training" / "members" / "m1" / "best.pt"
     assert summary["members"] == 2
     assert summary["member_seeds"] == [cfg.train.seed, cfg.train.seed + 1]
@@ -91,8 +90,8 @@ def test_the_product_combines_the_members(ensemble, tmp_path: Path) -> None:
     wd, cfg, _, (written,) = ensemble
     path = Path(shutil.copy(written, tmp_path / "ensemble.nc"))
     members = []
-    for k, m in enumerate(wd.members()):
-        (p,) = predict(cfg, wd, checkpoint=m.checkpoint_best, experiments=["ssp245"],
+    for k, network in enumerate(ensemble_checkpoints(wd)):
+        (p,) = predict(cfg, wd, checkpoint=network, experiments=["ssp245"],
                        progress=False)
         members.append(p.rename(tmp_path / f"m{k}.nc"))
     shutil.copy(path, written)  # the fixture's product, as the ensemble wrote it
@@ -101,7 +100,7 @@ def test_the_product_combines_the_members(ensemble, tmp_path: Path) -> None:
         assert ds["ssm"].attrs["ancillary_variables"] == "ssm_sd ssm_members_spread"
         assert ds["ssm_members_spread"].encoding["dtype"] == np.int16
         assert int(ds.attrs["ensemble_members"]) == 2
-        shas = [file_sha256(m.checkpoint_best) for m in wd.members()]
+        shas = [file_sha256(p) for p in ensemble_checkpoints(wd)]
         assert ds.attrs["member_checkpoints_sha256"] == ",".join(shas)
         assert ds.attrs["checkpoint_sha256"] == ensemble_sha256(shas)
         mu = np.stack([a["ssm"].values, b["ssm"].values]).astype(np.float64)
@@ -113,12 +112,8 @@ def test_the_product_combines_the_members(ensemble, tmp_path: Path) -> None:
             ds["ssm_sd"].values, np.sqrt((sd**2).mean(0) + mu.var(0)), atol=2e-5
         )
         assert int(a.attrs["ensemble_members"]) == 1 and "member_checkpoints_sha256" not in a.attrs
-    exe = Path(sys.executable).with_name("compliance-checker")
-    report = tmp_path / "cf.json"
-    subprocess.run([str(exe), "--test=cf:1.8", "-f", "json_new", "-o", str(report), str(path)],
-                   capture_output=True, text=True)
-    result = json.loads(report.read_text())[str(path)]["cf:1.8"]
-    assert [h for h in result["high_priorities"] if h["value"][0] < h["value"][1]] == []
+    result, _ = cf_result(path, tmp_path / "cf.json")
+    assert high_failures(result) == []
 
 
 def test_a_smaller_ensemble_removes_the_extra_members(ensemble, tmp_path: Path) -> None:
@@ -131,9 +126,10 @@ def test_a_smaller_ensemble_removes_the_extra_members(ensemble, tmp_path: Path) 
     from smcore.workdir import WorkDir
 
     wd = WorkDir(root)
-    assert len(wd.members()) == 2
+    assert len(ensemble_checkpoints(wd)) == 2
     train(cfg.override(**{"train.members": 1}), wd, progress=False)
-    assert len(wd.members()) == 1 and not (root / "training" / "members" / "m1").exists()
+    assert ensemble_checkpoints(wd) == [wd.checkpoint_best]
+    assert not (root / "training" / "members" / "m1").exists()
     (path,) = predict(cfg, wd, experiments=["ssp245"], progress=False)
     with xr.open_dataset(path) as ds:
         assert "ssm_members_spread" not in ds and int(ds.attrs["ensemble_members"]) == 1
@@ -148,7 +144,7 @@ def test_cli_train_members(tmp_path: Path, capsys: pytest.CaptureFixture) -> Non
     assert cli_main([*args, "--members", "2"]) == 0
     out = capsys.readouterr().out
     assert "ensemble member 2 of 2" in out
-    assert [m.member for m in wd.members()] == [0, 1]
+    assert ensemble_checkpoints(wd) == [wd.member(0).checkpoint_best, wd.member(1).checkpoint_best]
     assert cli_main([*args, "--members", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "members must be >= 1" in err[0]

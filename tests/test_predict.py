@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +22,7 @@ from smcore.train.loop import train
 from smcore.train.normalization import Normalization
 from smcore.train.predict import month_bounds, predict, predict_months, product_chunks
 from smcore.train.runtime import select_runtime
+from tests.factories.cf import cf_result, high_failures
 from tests.factories.ynet import make_prepared, tiny_config
 
 torch.set_num_threads(1)
@@ -121,14 +120,8 @@ def test_products_are_chunked_for_month_maps_and_cell_series(
 def test_product_passes_cf_checker(trained: Path, tmp_path: Path) -> None:
     wd = _copy(trained, tmp_path / "wd")
     (path,) = predict(tiny_config(), wd, experiments=["ssp245"], progress=False)
-    exe = Path(sys.executable).with_name("compliance-checker")
-    report = tmp_path / "cf.json"
-    res = subprocess.run(
-        [str(exe), "--test=cf:1.8", "-f", "json_new", "-o", str(report), str(path)],
-        capture_output=True, text=True,
-    )
-    result = json.loads(report.read_text())[str(path)]["cf:1.8"]
-    failures = [h for h in result["high_priorities"] if h["value"][0] < h["value"][1]]
+    result, res = cf_result(path, tmp_path / "cf.json")
+    failures = high_failures(result)
     assert len(result["high_priorities"]) > 10  # the checker really ran its high-priority checks
     assert failures == [], failures
     assert result["high_count"] == 0
@@ -366,12 +359,8 @@ def test_a_gaussian_head_adds_a_packed_cf_spread_to_the_product(tmp_path: Path) 
     expect = np.exp(0.5 * np.clip(out[:, 1].numpy(), *LOG_VAR_RANGE)) * norm.target_scale(months)
     np.testing.assert_allclose(sd[:3][:, land], expect[:, land], atol=1e-5 + 1e-4 * expect.max())
     # CF and size
-    exe = Path(sys.executable).with_name("compliance-checker")
-    report = tmp_path / "cf.json"
-    subprocess.run([str(exe), "--test=cf:1.8", "-f", "json_new", "-o", str(report), str(path)],
-                   capture_output=True, text=True)
-    result = json.loads(report.read_text())[str(path)]["cf:1.8"]
-    assert [h for h in result["high_priorities"] if h["value"][0] < h["value"][1]] == []
+    result, _ = cf_result(path, tmp_path / "cf.json")
+    assert high_failures(result) == []
     plain = tiny_config(epochs=1, loss="mse")
     wd2, plain = make_prepared(tmp_path / "wd2", plain)
     train(plain, wd2, progress=False)

@@ -91,19 +91,20 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def ensemble_checkpoints(wd: WorkDir) -> list[Path]:
+def ensemble_checkpoints(wd: WorkDir, first: dict[str, Any] | None = None) -> list[Path]:
     """The ``best.pt`` of every network the last ``smcore train`` of ``wd`` trained.
 
     Their number is the ``train.members`` recorded in ``training/best.pt`` (1 for checkpoints
-    of a single network); a member without its ``best.pt`` (training stopped before it was
-    done) is an :class:`InputError` naming it, never a silently smaller ensemble.
+    of a single network); ``first`` is that checkpoint when the caller has loaded it already.
+    A member without its ``best.pt`` (training stopped before it was done) is an
+    :class:`InputError` naming it, never a silently smaller ensemble.
     """
-    first = wd.member(0).checkpoint_best
-    state = load_checkpoint(first)
+    path = wd.member(0).checkpoint_best
+    state = load_checkpoint(path) if first is None else first
     try:
         k = int(json.loads(state["config_json"]).get("train", {}).get("members", 1))
     except (TypeError, ValueError, AttributeError) as exc:
-        raise InputError(first, f"unreadable config_json: {exc}") from exc
+        raise InputError(path, f"unreadable config_json: {exc}") from exc
     paths = [wd.member(m).checkpoint_best for m in range(max(k, 1))]
     missing = [p for p in paths if not p.is_file()]
     if missing:

@@ -356,10 +356,15 @@ def train(
     if main:
         for stale in wd.stale_members(t.members):  # an earlier, larger ensemble
             shutil.rmtree(stale)
+    def last_state(folder: TrainingFolder) -> dict[str, Any] | None:
+        """The state to resume ``folder``'s member from (None: it starts afresh)."""
+        if resume and folder.checkpoint_last.exists():
+            return load_checkpoint(folder.checkpoint_last)
+        return None
+
     first = wd.member(0)
-    resumed = resume and first.checkpoint_last.exists()
-    ckpt = load_checkpoint(first.checkpoint_last) if resumed else None
-    norm = Normalization.from_state(ckpt["normalization"]) if ckpt else None
+    first_ckpt = last_state(first)
+    norm = Normalization.from_state(first_ckpt["normalization"]) if first_ckpt else None
     data = load_training_data(
         prepared, input_norm=t.input_norm, target_norm=t.target_norm,
         forced_window=t.forced_window_years, forced_method=t.forced_method,
@@ -377,10 +382,7 @@ def train(
             member_cfg = cfg if k == 0 else cfg.override(**{"train.seed": t.seed + k})
             if t.members > 1 and main:
                 report(f"ensemble member {k + 1} of {t.members} (seed {member_cfg.train.seed})")
-            ckpt = (
-                load_checkpoint(folder.checkpoint_last)
-                if resume and folder.checkpoint_last.exists() else None
-            )
+            ckpt = first_ckpt if k == 0 else last_state(folder)
             run = _start(member_cfg, wd, rt, data, ckpt, fingerprint, dist, folder)
             summaries.append(
                 _run(run, progress=progress, on_epoch=on_epoch, interval_s=checkpoint_interval_s)

@@ -267,8 +267,10 @@ def predict(
     wd.sweep()  # temporaries of a killed earlier run
     prepared = open_prepared(wd)
     static = load_static(prepared)
-    ckpt_paths = [Path(checkpoint)] if checkpoint is not None else ensemble_checkpoints(wd)
-    nets = [_member(p, prepared, static) for p in ckpt_paths]
+    first_path = Path(checkpoint) if checkpoint is not None else wd.checkpoint_best
+    nets = [_member(first_path, prepared, static)]
+    ckpt_paths = [first_path] if checkpoint is not None else ensemble_checkpoints(wd, nets[0][0])
+    nets += [_member(p, prepared, static) for p in ckpt_paths[1:]]
     state, model, norm = nets[0]
     channels = [str(c) for c in state["channels"]]
     if len({n[1].config.outputs for n in nets}) != 1:
