@@ -167,6 +167,36 @@ def test_predict_months_matches_a_direct_forward_pass(trained: Path) -> None:
     assert np.isnan(out[:, ~land]).all()
 
 
+def test_predict_runs_channels_last_on_a_cpu_with_the_same_values(
+    trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inference on a CPU uses oneDNN's faster channels-last layout (Runtime.inference); the
+    values are those of the default layout to rounding."""
+    import smcore.train.predict as predict_module
+
+    prepared, model, norm, static = _trained_network(trained)
+    da = prepared.inputs("historical")
+    x, months = da.values[:6], month_index(da["time"].values[:6])
+    slow = historical_slow(norm, da.values, da["time"].values)[:6]
+    default = select_runtime("cpu", "off")
+    fast = default.inference()
+    assert not default.channels_last and fast.channels_last
+    ref = predict_months(model, norm, static, x, months, default, 2, slow)
+    out = predict_months(fast.place(model), norm, static, x, months, fast, 2, slow)
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-6)
+
+    seen = []
+    real = predict_module.predict_fields
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(args[5].channels_last)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(predict_module, "predict_fields", spy)
+    predict(tiny_config(), _copy(trained, tmp_path / "wd"), experiments=["historical"], progress=False)
+    assert seen and all(seen)
+
+
 def test_month_bounds_are_mid_month() -> None:
     time = np.array(["2000-01-01", "2000-02-01", "2100-12-01"], dtype="datetime64[ns]")
     mid, bnds = month_bounds(time)

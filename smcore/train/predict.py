@@ -70,7 +70,7 @@ PACKED = ("ssm_sd", "ssm_members_spread")
 """Product variables stored as int16 counts of :data:`SD_SCALE`."""
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict_fields(
     model: YNet,
     norm: Normalization,
@@ -278,7 +278,7 @@ def predict(
     # the shape of training: a CPU finds the precision and micro-batch measured then in the cache
     shape = ProbeShape.of(model.config, (len(static.clat), len(static.clon)))
     rt = select_runtime(cfg.train.device, cfg.train.amp, micro_batch=cfg.train.micro_batch,
-                        shape=shape)
+                        shape=shape).inference()
     if rt.choice is not None and rt.choice.source == "measured":
         report(rt.choice.describe())
     if len(nets) > 1:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ContextManager
 
 import torch
@@ -74,6 +74,17 @@ class Runtime:
         """Slices of a batch of ``n`` months, one per forward/backward pass."""
         step = self.pass_size(n)
         return [slice(i, min(i + step, n)) for i in range(0, n, step)]
+
+    def inference(self) -> Runtime:
+        """The runtime for forward passes without gradients (``smcore predict``).
+
+        On a CPU the tensors go channels-last whatever training chose: for YNet's inference
+        oneDNN's channels-last convolutions measured about 30 % faster than the default layout
+        in fp32 (0.037-0.043 s against 0.051-0.061 s per month on a 2-core AMD EPYC, passes of
+        2 months; docs/scaling.md), while training, whose backward pass dominates, measured it
+        slower. Other devices keep their layout.
+        """
+        return replace(self, channels_last=True) if self.device.type == "cpu" else self
 
     def place(self, model: torch.nn.Module) -> torch.nn.Module:
         """``model`` moved to the device, in the runtime's memory format."""
