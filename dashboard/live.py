@@ -9,13 +9,17 @@ does the same for a set of time-series curves.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
 
 import holoviews as hv
 import numpy as np
 import pandas as pd
 import panel as pn
 from bokeh import events
+from bokeh.core.serialization import Buffer, Deserializer, Serialized, Serializer
 from bokeh.model import Model
 from bokeh.models import (
     Axis,
@@ -30,15 +34,132 @@ from bokeh.models import (
     Scatter,
     Title,
 )
+from bokeh.util.serialization import make_id
 
 from dashboard.projection import MapFrame
 
-__all__ = ["LiveFigure", "LiveSeries", "link_ranges", "restyle"]
+__all__ = ["LiveFigure", "LiveSeries", "link_ranges", "restyle", "render", "RenderCache", "RENDERS"]
+
+Element = hv.Element | Callable[[], hv.Element]
+"""A HoloViews element, or a function making one (called only when it must be rendered)."""
+
+
+class RenderCache:
+    """Rendered Bokeh figures shared by every session of a server, as serialized models.
+
+    Rendering a HoloViews map costs a few tenths of a second per map and session (options,
+    ranges, plot classes); re-creating the same Bokeh models from their serialized form costs
+    about 40 % of that. Each session gets its own copy (a Bokeh model belongs to one
+    document) with fresh ids, so copies of one entry can live in one document. The key must
+    name everything the figure depends on (the artifact's modification stamp, the selections,
+    the projection, the presentation mode); the ``maxsize`` most recently used entries are kept.
+    """
+
+    def __init__(self, maxsize: int = 96) -> None:
+        self.maxsize = maxsize
+        self._entries: OrderedDict[Hashable, tuple[Serialized[Any], dict[str, dict[str, Any]]]] = (
+            OrderedDict()
+        )
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        """Forget every entry."""
+        with self._lock:
+            self._entries.clear()
+
+    def render(self, element: Element, key: Hashable | None = None) -> Model:
+        """The Bokeh figure of ``element``: rendered now, or copied from the entry of ``key``."""
+        if key is None:
+            return _render(element)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+                self.hits += 1
+        if entry is not None:
+            return _copy(*entry)
+        figure = _render(element)
+        plots = [figure] if isinstance(figure, Plot) else figure.select({"type": Plot})
+        states = {
+            plot.id: dict(plot.__dict__["_smcore_presentation"])
+            for plot in plots
+            if "_smcore_presentation" in plot.__dict__
+        }
+        serialized = Serializer(deferred=True).serialize(figure)
+        # the arrays' bytes copied: the figure's own arrays may change once it is on display
+        buffers = [Buffer(b.id, bytes(b.data)) for b in serialized.buffers]
+        entry = (Serialized(serialized.content, buffers), states)
+        with self._lock:
+            self.misses += 1
+            self._entries[key] = entry
+            while len(self._entries) > self.maxsize:
+                self._entries.popitem(last=False)
+        return figure
+
+
+def _column(spec: Any) -> str:
+    """The data column a glyph's coordinate reads: its name, or the ``Field`` that a
+    deserialized copy (:class:`RenderCache`) holds instead."""
+    return spec if isinstance(spec, str) else str(spec.field)
+
+
+def _render(element: Element) -> Model:
+    return hv.render(element() if callable(element) else element, backend="bokeh")
+
+
+def _copy(serialized: Serialized[Any], states: dict[str, dict[str, Any]]) -> Model:
+    """New models from ``serialized`` (one figure), every model under a fresh id."""
+    fresh: dict[str, str] = {}
+
+    def collect(obj: Any) -> None:
+        if isinstance(obj, dict):
+            if obj.get("type") == "object" and "id" in obj:
+                fresh[obj["id"]] = make_id()
+            for value in obj.values():
+                collect(value)
+        elif isinstance(obj, list):
+            for value in obj:
+                collect(value)
+
+    def renamed(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            out = {k: renamed(v) for k, v in obj.items()}
+            ident = obj.get("id")
+            # a model's definition ({"type": "object", "id", ...}) or a reference to it ({"id"})
+            if ident in fresh and (obj.get("type") == "object" or len(obj) == 1):
+                out["id"] = fresh[ident]
+            return out
+        if isinstance(obj, list):
+            return [renamed(v) for v in obj]
+        return obj
+
+    collect(serialized.content)
+    figure = Deserializer().deserialize(Serialized(renamed(serialized.content), serialized.buffers))
+    for old, state in states.items():  # the presentation mode the figure was rendered in
+        plot = figure.select_one({"id": fresh[old]})
+        if plot is not None:
+            plot.__dict__["_smcore_presentation"] = dict(state)
+    return figure
+
+
+RENDERS = RenderCache()
+"""The server's shared rendered figures (module level: one per server process)."""
+
+
+def render(element: Element, key: Hashable | None = None) -> Model:
+    """``hv.render(element)``; with a ``key``, through :data:`RENDERS` (:class:`RenderCache`)."""
+    return RENDERS.render(element, key)
 
 
 class LiveFigure:
     """One map (an image, optionally with points on top) as a Bokeh figure in a pane.
 
+    ``element`` may be a function making it; with a ``key`` the figure is copied from the
+    server's shared renders when another session drew the same (:class:`RenderCache`).
     With a ``frame`` (:class:`dashboard.projection.MapFrame`, the map's grid and projection)
     new fields are given on the grid, (lat, lon), and warped onto the drawn image; points are
     given in degrees and projected; a click reports degrees. Without one, values and
@@ -46,10 +167,15 @@ class LiveFigure:
     """
 
     def __init__(
-        self, element: hv.Element, frame: MapFrame | None = None, **pane_params: object
+        self,
+        element: Element,
+        frame: MapFrame | None = None,
+        *,
+        key: Hashable | None = None,
+        **pane_params: object,
     ) -> None:
         self.frame = frame
-        self.figure = hv.render(element, backend="bokeh")
+        self.figure = render(element, key)
         self.pane = pn.pane.Bokeh(self.figure, **pane_params)
 
     def _renderer(self, glyph: type) -> GlyphRenderer:
@@ -92,14 +218,15 @@ class LiveFigure:
         x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
         if self.frame is not None:
             x, y = self.frame.forward(x, y)
-        xname, yname = renderer.glyph.x, renderer.glyph.y
+        xname, yname = _column(renderer.glyph.x), _column(renderer.glyph.y)
         renderer.data_source.data = {xname: np.asarray(x), yname: np.asarray(y)}
 
     def points_at(self, layer: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """The dots of the ``layer``-th Scatter glyph, (x, y) (degrees with a frame)."""
         renderer = self._scatter(layer)
         data = renderer.data_source.data
-        x, y = np.asarray(data[renderer.glyph.x]), np.asarray(data[renderer.glyph.y])
+        glyph = renderer.glyph
+        x, y = np.asarray(data[_column(glyph.x)]), np.asarray(data[_column(glyph.y)])
         if self.frame is not None:
             return self.frame.inverse(x, y)
         return x, y
@@ -234,7 +361,7 @@ class LiveSeries:
             label, s = entry
             x = pd.DatetimeIndex(s.index).values
             y = np.asarray(s.values, dtype=float)
-            renderer.data_source.data = {renderer.glyph.x: x, renderer.glyph.y: y}
+            renderer.data_source.data = {_column(renderer.glyph.x): x, _column(renderer.glyph.y): y}
             renderer.visible = True
             if item is not None:
                 item.visible = True

@@ -84,6 +84,8 @@ def fresh_panel() -> Iterator[None]:
     import panel as pn
 
     from dashboard import loaders
+    from dashboard.live import RENDERS
 
     loaders.clear_caches()
+    RENDERS.clear()  # figures rendered with this test's outlines or files
     pn.state.reset()

@@ -19,7 +19,7 @@ from dashboard import geo
 from dashboard.compute import month_labels, order_timescales, symmetric_limit, upsample
 from dashboard.config import MAP_WIDTH, SMALL_MAP_WIDTH, STIPPLE_MAX_COVER
 from dashboard.datastore import DataStore
-from dashboard.live import LiveFigure
+from dashboard.live import RENDERS, LiveFigure, RenderCache
 from dashboard.maps import OUTLINE_PREFIX, map_image
 from dashboard.views import TABS
 from dashboard.views.base import csv_download, dataset_bytes
@@ -70,6 +70,7 @@ def _outlines(monkeypatch, fresh_panel):
 
     monkeypatch.setattr(smcore.assets, "boundary_lines", lambda name: LINES[name])
     geo.load_outlines.clear()
+    RENDERS.clear()
     yield
     geo.load_outlines.clear()
 
@@ -765,3 +766,145 @@ def test_presentation_mode_enlarges_fonts_and_hides_tool_bars(dashboard_workdir)
     app.store.presentation = False
     assert fig.toolbar_location == "above"
     assert float(fig.title.text_font_size[:-2]) == pytest.approx(size)
+
+
+# -- figures shared between sessions ---------------------------------------------------------
+def _models_differ(a, b) -> list[str]:
+    """Paths of the properties where two Bokeh model graphs differ (ids aside)."""
+    from bokeh.model import Model
+
+    seen: set[str] = set()
+
+    def walk(x, y, path):
+        if isinstance(x, Model):
+            if type(x) is not type(y):
+                return [path]
+            if x.id in seen:
+                return []
+            seen.add(x.id)
+            px = x.properties_with_values(include_defaults=True)
+            py = y.properties_with_values(include_defaults=True)
+            return sum((walk(px[k], py[k], f"{path}.{k}") for k in px if k != "id"), [])
+        if isinstance(x, (list, tuple)):
+            if not isinstance(y, (list, tuple)) or len(x) != len(y):
+                return [path]
+            return sum((walk(u, v, f"{path}[{i}]") for i, (u, v) in enumerate(zip(x, y))), [])
+        if isinstance(x, dict):
+            if not isinstance(y, dict) or set(x) != set(y):
+                return [path]
+            return sum((walk(x[k], y[k], f"{path}[{k}]") for k in x), [])
+        if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+            same = np.array_equal(np.asarray(x), np.asarray(y), equal_nan=True)
+            return [] if same else [path]
+        if isinstance(x, float) and isinstance(y, float) and np.isnan(x) and np.isnan(y):
+            return []
+        return [] if x == y else [path]
+
+    return walk(a, b, "figure")
+
+
+def test_a_render_cache_copy_is_the_same_figure_under_new_ids(store):
+    trends = store.trends().sel(experiment="ssp245", season="JJA")
+    made = []
+
+    def element():
+        made.append(1)
+        return map_image(trends["trend"], title="t", cmap="RdBu", clim=(-1, 1), clabel="x")
+
+    cache = RenderCache(maxsize=2)
+    first = cache.render(element, key="a")
+    copy = cache.render(element, key="a")
+    assert len(made) == 1 and (cache.hits, cache.misses) == (1, 1)  # not built again
+    assert copy is not first
+    assert not {m.id for m in first.references()} & {m.id for m in copy.references()}
+    assert _models_differ(first, copy) == []
+    second = cache.render(element, key="a")  # two copies in one document: no id clash
+    doc = Document()
+    doc.add_root(copy)
+    doc.add_root(second)
+    # a copy does not follow what the first session does to its figure
+    first.title.text = "changed"
+    assert cache.render(element, key="a").title.text == "t"
+    cache.render(element, key="b")
+    cache.render(element, key="c")  # beyond maxsize: the least recently used goes
+    assert len(cache) == 2
+    cache.render(element, key="a")
+    assert len(made) == 4
+    assert cache.render(element) is not None and len(made) == 5  # no key: always rendered
+
+
+def test_a_copy_keeps_the_presentation_mode_it_was_rendered_in(store):
+    from dashboard.live import restyle
+    from dashboard.maps import present
+
+    trends = store.trends().sel(experiment="ssp245", season="JJA")
+    cache = RenderCache()
+
+    def element():
+        return present(map_image(trends["trend"], title="t", cmap="RdBu", clim=(-1, 1),
+                                 clabel="x"), True)
+
+    big = cache.render(element, key="p")
+    copy = cache.render(element, key="p")
+    size = copy.title.text_font_size
+    assert copy.toolbar_location is None
+    assert restyle([copy], True, 1.6) == 0  # already in presentation mode
+    restyle([copy], False, 1.6)
+    restyle([big], False, 1.6)
+    assert copy.title.text_font_size == big.title.text_font_size != size
+    assert copy.toolbar_location == big.toolbar_location is not None
+
+
+def test_a_second_session_copies_the_maps_of_the_first(dashboard_workdir, tmp_path):
+    root = _copy_workdir(dashboard_workdir.root, tmp_path / "w", ("prepared", "analysis"))
+    one = TrendsView(store=DataStore(root))
+    _render(one.__panel__())
+    misses = RENDERS.misses
+    two_store = DataStore(root)
+    two = TrendsView(store=two_store)
+    _render(two.__panel__())
+    assert RENDERS.misses == misses  # the six maps and the land shares copied, none rendered
+    assert RENDERS.hits >= 7
+    for a, b in [(one._main, two._main), *zip(one._small.values(), two._small.values())]:
+        assert a.figure is not b.figure
+        assert _models_differ(a.figure, b.figure) == []
+    # each session's copy follows its own controls
+    before = one._main.image.copy()
+    dots = one._main.points
+    two_store.scenario = next(s for s in two_store.param.scenario.objects if s != two_store.scenario)
+    assert two.problems == {} and not two.missing
+    assert not np.array_equal(two._main.image, before, equal_nan=True)
+    assert len(two._main.points[0]) != len(dots[0]) or not np.allclose(two._main.points, dots)
+    np.testing.assert_array_equal(one._main.image, before)
+    np.testing.assert_array_equal(one._main.points, dots)
+    # a rewritten trends file is drawn from its new values, not copied from the old ones
+    path = root / "analysis" / "ssmi_trends.nc"
+    ds = xr.load_dataset(path)
+    ds["trend"] = -ds["trend"]
+    path.unlink()
+    ds.to_netcdf(path)
+    later = path.stat().st_mtime + 5
+    os.utime(path, (later, later))
+    three = TrendsView(store=DataStore(root))
+    _render(three.__panel__())
+    assert RENDERS.misses > misses
+    scenario = str(three.store.scenario)
+    assert scenario == str(one.store.scenario)
+    np.testing.assert_allclose(three._main.image, -before, equal_nan=True)
+
+
+def test_a_second_explorer_copies_the_maps_and_follows_its_own_clicks(dashboard_workdir):
+    one = ExplorerView(store=DataStore(dashboard_workdir.root))
+    _render(one.__panel__())
+    misses = RENDERS.misses
+    store = DataStore(dashboard_workdir.root)
+    two = ExplorerView(store=store)
+    _render(two.__panel__())
+    assert RENDERS.misses == misses
+    assert _models_differ(one._dl.figure, two._dl.figure) == []
+    lat = store.month_maps.dl["lat"].values
+    lon = store.month_maps.dl["lon"].values
+    store.pixel = (float(lon[3]), float(lat[4]))
+    assert two.problems == {} and not two.missing
+    np.testing.assert_allclose(np.ravel(two._dl.points), [lon[3], lat[4]])
+    assert not np.allclose(np.ravel(one._dl.points), [lon[3], lat[4]])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -291,6 +291,15 @@ class View(Viewer):
             except (InputError, OSError):
                 out.append(None)
         return tuple(out)
+
+    def shared_key(self, *parts: Hashable) -> tuple[Hashable, ...]:
+        """Key of a figure of this tab in the server's shared renders
+        (:class:`dashboard.live.RenderCache`): the tab, the work directory and its files'
+        stamps when the tab was built, ``parts`` (what the figure shows), the projection and
+        the presentation mode."""
+        store = self.store
+        return (self.key, str(store.root), self._signature, *parts, str(store.projection),
+                bool(store.presentation))
 
     def changed(self) -> bool:
         """Whether the tab was built and its files appeared, changed or went away since."""

@@ -16,7 +16,7 @@ from bokeh.models import Rect, Text
 from dashboard.compute import order_timescales, symmetric_limit
 from dashboard.config import REGION_LABELS, SCENARIO_LABELS, TREND_CMAP
 from dashboard.contain import escape_markdown
-from dashboard.live import LiveFigure
+from dashboard.live import LiveFigure, render
 from dashboard.maps import present
 from dashboard.views.base import View, csv_download
 from smcore.analysis.partition import PARTITION_FRACTIONS
@@ -126,16 +126,7 @@ class ChangeRatesView(View):
             for r in regions
         }
         self._figs = {
-            r: LiveFigure(
-                change_rate_heatmap(
-                    rates,
-                    str(store.scenario),
-                    r,
-                    limit=self._limits[r],
-                    presentation=store.presentation,
-                )
-            )
-            for r in regions
+            r: self._heatmap(str(store.scenario), r) for r in regions
         }
         self.watch(self._refresh, ["scenario"])
         panes = [fig.pane for fig in self._figs.values()]
@@ -159,6 +150,16 @@ class ChangeRatesView(View):
             sizing_mode="stretch_width",
         )
 
+    def _heatmap(self, scenario: str, region: str) -> LiveFigure:
+        """The heat map of ``scenario`` and ``region``, rendered or copied from another
+        session's (:class:`dashboard.live.RenderCache`)."""
+        presentation = bool(self.store.presentation)
+        return LiveFigure(
+            lambda: change_rate_heatmap(self._rates, scenario, region,
+                                        limit=self._limits[region], presentation=presentation),
+            key=self.shared_key("heat map", scenario, region),
+        )
+
     def _partition_section(self) -> pn.viewable.Viewable:
         """Where the spread comes from, per region; a line saying why when it cannot be shown."""
         store = self.store
@@ -169,9 +170,12 @@ class ChangeRatesView(View):
                 f"*Where the spread comes from: not available ({escape_markdown(str(exc))}).*"
             )
         regions = list(dict.fromkeys(partition["region"].astype(str)))
+        presentation = bool(store.presentation)
         plots = [
-            pn.pane.HoloViews(partition_plot(partition, r, presentation=store.presentation),
-                              linked_axes=False)
+            pn.pane.Bokeh(render(
+                lambda r=r: partition_plot(partition, r, presentation=presentation),
+                key=self.shared_key("partition", r),
+            ))
             for r in regions
         ]
         return pn.Column(

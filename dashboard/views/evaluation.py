@@ -18,9 +18,10 @@ from dashboard.compute import product_kind, robust_range
 from dashboard.config import CORR_CMAP, ERROR_CMAP, KIND_COLORS, MAP_WIDTH, product_label
 from dashboard.contain import escape_markdown
 from dashboard.export import BoxExport
+from dashboard.live import LiveFigure, link_ranges, render
 from dashboard.maps import field_frame, map_image, present
 from dashboard.projection import DEFAULT_PROJECTION
-from dashboard.stations import StationLayer, figure_hook
+from dashboard.stations import StationLayer
 from dashboard.views.base import View, csv_download, netcdf_download
 
 __all__ = ["EvaluationView", "metrics_table", "taylor_diagram", "metric_maps", "METRIC_LABELS"]
@@ -267,24 +268,26 @@ class EvaluationView(View):
         def maps_rows(other: str) -> pn.Column:
             frame = field_frame(maps[next(iter(limits))].sel(product=first), store.projection)
             box.reset()
-            rows = [
-                pn.Row(
-                    *(
-                        pn.pane.HoloViews(m * figure_hook(frame, stations.attach, box.track),
-                                          linked_axes=True)
-                        for m in metric_maps(
-                            maps,
-                            v,
-                            [first, other],
-                            clim=limits[v],
-                            projection=store.projection,
-                            presentation=store.presentation,
-                        )
-                    )
+            products = [first, other]
+            style = dict(projection=store.projection, presentation=store.presentation)
+            figures = {
+                (v, i): LiveFigure(
+                    lambda v=v, i=i: list(
+                        metric_maps(maps, v, products, clim=limits[v], **style)
+                    )[i],
+                    frame,
+                    key=self.shared_key("metric map", v, p),
                 )
                 for v in limits
-            ]
-            return pn.Column(*rows)
+                for i, p in enumerate(products)
+            }
+            link_ranges(list(figures.values()))  # the maps zoom together
+            for fig in figures.values():
+                stations.attach(fig.figure, frame)
+                box.track(fig.figure, frame)
+            return pn.Column(*(
+                pn.Row(*(figures[v, i].pane for i in range(len(products)))) for v in limits
+            ))
 
         period = maps.attrs.get("test_period") or store.configured_years("test")
         downloads = pn.Row(
@@ -304,10 +307,10 @@ class EvaluationView(View):
             "#### Metrics (Table 2 and baselines)",
             metrics_table(metrics, models),
             pn.Row(
-                pn.pane.HoloViews(
-                    present(taylor_diagram(taylor, models), store.presentation),
-                    linked_axes=False,
-                ),
+                pn.pane.Bokeh(render(
+                    lambda: present(taylor_diagram(taylor, models), store.presentation),
+                    key=self.shared_key("taylor"),
+                )),
                 pn.pane.Markdown(TAYLOR_HELP, width=300),
                 sizing_mode="stretch_width",
             ),

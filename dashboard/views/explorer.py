@@ -247,20 +247,34 @@ class ExplorerView(View):
         frame = field_frame(maps.dl, store.projection)
         marker = marker_points(store.pixel, frame)
         style = dict(clim=self.clim, projection=store.projection, presentation=store.presentation)
-        self._dl = LiveFigure(month_map(maps.dl, title=maps.dl_title, **style) * marker, frame)
+
+        def key(role: str) -> tuple[object, ...] | None:
+            """What the map shows (files, month, models, cell, projection, mode), so that
+            another session's rendering of the same map is copied; blank maps are not shared."""
+            if maps is not store.month_maps:
+                return None
+            return self.shared_key(role, maps.experiment, maps.month, maps.product,
+                                   tuple(store.pixel))
+
+        self._dl = LiveFigure(
+            lambda: month_map(maps.dl, title=maps.dl_title, **style) * marker, frame, key=key("dl")
+        )
         self._other = LiveFigure(
-            month_map(maps.other, title=maps.other_title, **style) * marker, frame
+            lambda: month_map(maps.other, title=maps.other_title, **style) * marker, frame,
+            key=key("other"),
         )
         figures = [self._dl, self._other]
         self._unc: LiveFigure | None = None
         if maps.uncertainty is not None:
+            uncertainty = maps.uncertainty
             self._unc = LiveFigure(
-                map_image(
-                    maps.uncertainty, title=maps.uncertainty_title, cmap=UNCERTAINTY_CMAP,
-                    clim=uncertainty_limits(maps.uncertainty), clabel=UNCERTAINTY_LABEL,
+                lambda: map_image(
+                    uncertainty, title=maps.uncertainty_title, cmap=UNCERTAINTY_CMAP,
+                    clim=uncertainty_limits(uncertainty), clabel=UNCERTAINTY_LABEL,
                     projection=store.projection, presentation=store.presentation,
                 ) * marker,
                 frame,
+                key=key("uncertainty"),
             )
             figures.append(self._unc)
         link_ranges(figures)

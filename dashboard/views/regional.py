@@ -12,7 +12,7 @@ import panel as pn
 import xarray as xr
 
 from dashboard.config import REGION_COLORS, REGION_LABELS, SERIES_HEIGHT, SMALL_MAP_WIDTH
-from dashboard.live import LiveFigure
+from dashboard.live import LiveFigure, render
 from dashboard.maps import map_image
 from dashboard.projection import DEFAULT_PROJECTION
 from dashboard.views.base import View, csv_download
@@ -107,24 +107,27 @@ class RegionalView(View):
         codes = region_codes(regions)
         rows = []
         for name in [str(r) for r in series["region"].values]:
-            plot = pn.pane.HoloViews(
-                regional_series_plot(
-                    series["ssm"].sel(region=name), name, presentation=store.presentation
+            plot = pn.pane.Bokeh(
+                render(
+                    lambda name=name: regional_series_plot(
+                        series["ssm"].sel(region=name), name, presentation=store.presentation
+                    ),
+                    key=self.shared_key("series", name),
                 ),
                 sizing_mode="stretch_width",
-                linked_axes=False,
             )
             if name in codes:
                 rows.append(
                     pn.Row(
                         _fixed(
                             LiveFigure(
-                                region_locator(
+                                lambda name=name: region_locator(
                                     regions,
                                     name,
                                     projection=store.projection,
                                     presentation=store.presentation,
-                                )
+                                ),
+                                key=self.shared_key("locator", name),
                             )
                         ),
                         plot,

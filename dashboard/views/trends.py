@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import xarray as xr
+from bokeh.model import Model
 
 from dashboard.compute import symmetric_limit
 from dashboard.config import (
@@ -31,7 +32,7 @@ from dashboard.config import (
     TREND_CMAP,
 )
 from dashboard.contain import escape_markdown
-from dashboard.live import LiveFigure, link_ranges, restyle
+from dashboard.live import LiveFigure, link_ranges, render, restyle
 from dashboard.maps import field_frame, image_data, map_image, map_points, present
 from dashboard.projection import DEFAULT_PROJECTION, MapFrame
 from dashboard.views.base import View, csv_download, netcdf_download
@@ -344,15 +345,17 @@ class TrendsView(View):
 
         update_numbers()
         self.watch(update_numbers, ["scenario", "season"])
-        bars = pn.pane.HoloViews(
-            area_fraction_bars(fractions, str(store.season), presentation=store.presentation),
-            linked_axes=False,
-        )
+        def bars_figure() -> Model:
+            season, presentation = str(store.season), bool(store.presentation)
+            return render(
+                lambda: area_fraction_bars(fractions, season, presentation=presentation),
+                key=self.shared_key("land shares", season),
+            )
+
+        bars = pn.pane.Bokeh(bars_figure())
 
         def update_bars(*_: object) -> None:
-            bars.object = area_fraction_bars(
-                fractions, str(store.season), presentation=store.presentation
-            )
+            bars.object = bars_figure()
 
         self.watch(update_bars, ["season"])
         side = pn.Column(
@@ -408,11 +411,10 @@ class TrendsView(View):
                 restyle(figures, presentation, PRESENTATION_FONTSCALE)
         else:
             self._frame = field_frame(self._trends["trend"], projection)
-            self._main = LiveFigure(self._map(str(store.scenario), str(store.season)), self._frame)
+            scenario = str(store.scenario)
+            self._main = self._figure(scenario, str(store.season))
             self._small = {
-                str(season): LiveFigure(
-                    self._map(str(store.scenario), str(season), small=True), self._frame
-                )
+                str(season): self._figure(scenario, str(season), small=True)
                 for season in self._trends["season"].values
             }
             link_ranges(list(self._small.values()))
@@ -434,6 +436,12 @@ class TrendsView(View):
             return
         self._make_maps()
         self._main_row.objects = [self._main.pane, *self._main_row.objects[1:]]
+
+    def _figure(self, scenario: str, season: str, small: bool = False) -> LiveFigure:
+        """The map of ``scenario`` and ``season`` rendered, or copied from another session's
+        (the same trends file, selections, projection and presentation mode)."""
+        key = self.shared_key("trend map", scenario, season, small)
+        return LiveFigure(lambda: self._map(scenario, season, small=small), self._frame, key=key)
 
     def _map(self, scenario: str, season: str, small: bool = False) -> hv.Overlay:
         sel = self._trends.sel(experiment=scenario, season=season)
