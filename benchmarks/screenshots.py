@@ -75,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="default: a free port")
     parser.add_argument("--width", type=int, default=1500)
     parser.add_argument("--height", type=int, default=2700, help="tall enough for every tab")
+    parser.add_argument(
+        "--after", type=float, default=0.0,
+        help="seconds between the server answering and the page's request (the server draws "
+        "the tabs ahead of the first visitor meanwhile); default 0",
+    )
     args = parser.parse_args(argv)
 
     from playwright.sync_api import sync_playwright
@@ -89,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(base + "/liveness", proc)
+        time.sleep(args.after)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": args.width, "height": args.height})

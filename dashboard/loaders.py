@@ -506,8 +506,15 @@ def background() -> ThreadPoolExecutor:
 
 
 @functools.lru_cache(maxsize=8)
-def start_warm_up(root: str) -> threading.Thread:
-    """Run :func:`warm_up` for ``root`` once per process, on a daemon thread."""
-    thread = threading.Thread(target=warm_up, args=(root,), name="smcore-warm-up", daemon=True)
+def start_warm_up(root: str, then: Callable[[], object] | None = None) -> threading.Thread:
+    """Run :func:`warm_up` for ``root`` once per process, on a daemon thread; then ``then()``
+    (on that thread) when given."""
+
+    def run() -> None:
+        warm_up(root)
+        if then is not None:
+            then()
+
+    thread = threading.Thread(target=run, name="smcore-warm-up", daemon=True)
     thread.start()
     return thread

@@ -170,6 +170,31 @@ def configure_logging(debug: bool = False) -> None:
         )
 
 
+def _prerender(loop: Any, root: Path) -> None:
+    """:func:`dashboard.app.prerender` on the server's event loop ``loop``, where the sessions
+    are built (HoloViews rendering is not shared between threads), one tab per callback so that
+    a visitor's request waits for one tab at most; a failure is one log line."""
+    from dashboard.app import prerender
+    from dashboard.contain import log_failure
+
+    steps = prerender(root)
+    spent: dict[str, float] = {}
+
+    def step() -> None:
+        try:
+            title, seconds = next(steps)
+        except StopIteration:
+            log.info("tabs drawn ahead of the first visitor: %s", spent)
+            return
+        except Exception as exc:  # noqa: BLE001 - the visitors' sessions draw the tabs
+            log_failure(log, "drawing the tabs ahead of the first visitor", exc)
+            return
+        spent[title] = seconds
+        loop.add_callback(step)
+
+    step()
+
+
 def serve(
     workdir: str | Path,
     port: int = 5006,
@@ -182,6 +207,7 @@ def serve(
     ssl_certfile: str | Path | None = None,
     ssl_keyfile: str | Path | None = None,
     debug: bool = False,
+    prerender: bool | None = None,
     **kwargs: Any,
 ) -> Any:
     """Serve the dashboard of ``workdir`` at ``http://address:port/`` (blocks while ``start``).
@@ -191,8 +217,10 @@ def serve(
     ``basic_auth`` (:func:`parse_basic_auth`) puts Panel's login page in front of the app;
     ``ssl_certfile``/``ssl_keyfile`` serve HTTPS. A failure while a tab is built or updated is
     shown in that tab and logged as one line; ``debug`` logs its traceback too
-    (:mod:`dashboard.contain`). Returns the Bokeh server (when ``start`` is False the caller
-    starts it).
+    (:mod:`dashboard.contain`). After the warm-up's reads, the server's event loop draws every
+    tab once for nobody (``prerender``, by default when ``start``:
+    :func:`dashboard.app.prerender`), so that the first visitors get copies of the figures.
+    Returns the Bokeh server (when ``start`` is False the caller starts it).
     """
     root = check_workdir(workdir)
     auth = parse_basic_auth(basic_auth)
@@ -206,6 +234,7 @@ def serve(
     origins = websocket_origins(address, port, allow_websocket_origin)
     force_server_resources()
     import panel as pn
+    from tornado.ioloop import IOLoop
 
     from dashboard.app import configure, create_app
     from dashboard.config import TITLE
@@ -213,7 +242,10 @@ def serve(
 
     configure()
     configure_logging(debug)
-    start_warm_up(str(root))
+    loop = kwargs.setdefault("loop", IOLoop.current())  # where the sessions are built
+    draw = start if prerender is None else prerender
+    then = (lambda: loop.add_callback(_prerender, loop, root)) if draw else None
+    start_warm_up(str(root), then=then)
     for text in warnings:
         log.warning(text)
         print(f"smcore: warning: {text}", file=sys.stderr, flush=True)

@@ -166,3 +166,43 @@ def test_bokeh_resources_cannot_switch_the_page_to_a_cdn(served_workdir, stopped
             assert cdn not in html, cdn
     finally:
         settings.resources.unset_value()
+
+
+# -- the tabs drawn ahead of the first visitor -----------------------------------------------
+def test_prerender_leaves_every_tab_of_a_new_session_to_copy(served_workdir, fresh_panel):
+    from bokeh.document import Document
+
+    from dashboard.app import App, prerender
+    from dashboard.live import RENDERS
+
+    RENDERS.clear()
+    steps = list(prerender(served_workdir.root))
+    assert [title for title, _ in steps] == [view.title for view in App(served_workdir.root).views]
+    drawn = RENDERS.misses
+    assert drawn >= 15  # maps, heat maps, diagrams and series of every tab
+    app = App(served_workdir.root)
+    for view in app.views:
+        view.__panel__().get_root(Document())
+        assert not view.missing, view.title
+    assert RENDERS.misses == drawn and RENDERS.hits >= drawn  # the visitor's figures: copies
+
+
+def test_the_server_draws_the_tabs_after_its_warm_up(served_workdir, stopped):
+    import time
+
+    from dashboard.live import RENDERS
+
+    RENDERS.clear()
+    server = serve(served_workdir.root, port=_free_port(), start=False, prerender=True)
+    stopped(server)
+
+    async def drawn() -> None:
+        import asyncio
+
+        t0 = time.monotonic()
+        while RENDERS.misses < 15 and time.monotonic() - t0 < 120:
+            await asyncio.sleep(0.2)
+
+    server.io_loop.run_sync(drawn, timeout=150)
+    assert RENDERS.misses >= 15
+    RENDERS.clear()

@@ -255,7 +255,7 @@ def trend_map(
            line_alpha=0.9, color="#7a0177", alpha=0.9)
     overlay = img * dots * hatches * crosses
     if legend:
-        return overlay.opts(show_legend=True, legend_position="bottom")
+        return overlay.opts(show_legend=True, legend_position="bottom", legend_cols=1)
     return overlay.opts(show_legend=False)
 
 
