@@ -189,7 +189,9 @@ def prerender(workdir: str | Path) -> Iterator[tuple[str, float]]:
 
     The figures stay in the server's shared renders (:class:`dashboard.live.RenderCache`), so
     the first visitors' tabs are copied instead of rendered by HoloViews. A tab that cannot be
-    drawn (a missing or broken file) shows its notice, as it would to a visitor.
+    drawn (a missing or broken file) shows its notice, as it would to a visitor. The server
+    stops stepping once a visitor's page has begun (:func:`sessions_started`): the visitor's
+    own session renders what it shows, and it must not wait behind tabs drawn for nobody.
     """
     import time
 
@@ -202,12 +204,21 @@ def prerender(workdir: str | Path) -> Iterator[tuple[str, float]]:
         yield view.title, round(time.perf_counter() - t0, 3)
 
 
+_SESSIONS = [0]
+
+
+def sessions_started() -> int:
+    """How many pages :func:`create_app` has begun in this process."""
+    return _SESSIONS[0]
+
+
 def create_app(workdir: str | Path) -> pn.template.FastListTemplate:
     """The whole dashboard of one work directory, for one browser session.
 
     In a served session the page follows the work directory (:meth:`App.watch_workdir`).
     When even the page cannot be made (a failure outside every tab), it says why instead.
     """
+    _SESSIONS[0] += 1
     try:
         app = App(workdir)
         page = app.template()

@@ -172,15 +172,20 @@ def configure_logging(debug: bool = False) -> None:
 
 def _prerender(loop: Any, root: Path) -> None:
     """:func:`dashboard.app.prerender` on the server's event loop ``loop``, where the sessions
-    are built (HoloViews rendering is not shared between threads), one tab per callback so that
-    a visitor's request waits for one tab at most; a failure is one log line."""
-    from dashboard.app import prerender
+    are built (HoloViews rendering is not shared between threads), one tab per callback and
+    only until a visitor's page begins, so that a visitor waits for one tab at most; a failure
+    is one log line."""
+    from dashboard.app import prerender, sessions_started
     from dashboard.contain import log_failure
 
     steps = prerender(root)
     spent: dict[str, float] = {}
+    before = sessions_started()
 
     def step() -> None:
+        if sessions_started() > before:
+            log.info("a visitor came first; tabs drawn ahead of them: %s", spent)
+            return
         try:
             title, seconds = next(steps)
         except StopIteration:

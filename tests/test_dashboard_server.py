@@ -206,3 +206,28 @@ def test_the_server_draws_the_tabs_after_its_warm_up(served_workdir, stopped):
     server.io_loop.run_sync(drawn, timeout=150)
     assert RENDERS.misses >= 15
     RENDERS.clear()
+
+
+def test_a_visitor_stops_the_drawing_ahead(served_workdir, fresh_panel):
+    """Once a page has begun, the tabs are no longer drawn for nobody (the visitor would wait
+    behind them)."""
+    from dashboard.app import create_app
+    from dashboard.live import RENDERS
+    from dashboard.server import _prerender
+
+    class Loop:
+        def __init__(self):
+            self.queue = []
+
+        def add_callback(self, fn, *args):
+            self.queue.append((fn, args))
+
+    RENDERS.clear()
+    loop = Loop()
+    _prerender(loop, served_workdir.root)  # the first tab, then the next one queued
+    first = RENDERS.misses
+    assert first > 0 and len(loop.queue) == 1
+    create_app(served_workdir.root)  # a visitor's page
+    fn, args = loop.queue.pop()
+    fn(*args)
+    assert RENDERS.misses == first and loop.queue == []
