@@ -67,9 +67,10 @@ class RenderCache:
         return len(self._entries)
 
     def clear(self) -> None:
-        """Forget every entry."""
+        """Forget every entry and the counts of hits and misses."""
         with self._lock:
             self._entries.clear()
+            self.hits = self.misses = 0
 
     def render(self, element: Element, key: Hashable | None = None) -> Model:
         """The Bokeh figure of ``element``: rendered now, or copied from the entry of ``key``."""

@@ -170,17 +170,16 @@ def configure_logging(debug: bool = False) -> None:
         )
 
 
-def _prerender(loop: Any, root: Path) -> None:
+def _prerender(loop: Any, root: Path, before: int) -> None:
     """:func:`dashboard.app.prerender` on the server's event loop ``loop``, where the sessions
     are built (HoloViews rendering is not shared between threads), one tab per callback and
-    only until a visitor's page begins, so that a visitor waits for one tab at most; a failure
-    is one log line."""
+    only while no page has begun since :func:`~dashboard.app.sessions_started` counted
+    ``before``, so that a visitor waits for one tab at most; a failure is one log line."""
     from dashboard.app import prerender, sessions_started
     from dashboard.contain import log_failure
 
     steps = prerender(root)
     spent: dict[str, float] = {}
-    before = sessions_started()
 
     def step() -> None:
         if sessions_started() > before:
@@ -241,7 +240,7 @@ def serve(
     import panel as pn
     from tornado.ioloop import IOLoop
 
-    from dashboard.app import configure, create_app
+    from dashboard.app import configure, create_app, sessions_started
     from dashboard.config import TITLE
     from dashboard.loaders import start_warm_up
 
@@ -249,7 +248,9 @@ def serve(
     configure_logging(debug)
     loop = kwargs.setdefault("loop", IOLoop.current())  # where the sessions are built
     draw = start if prerender is None else prerender
-    then = (lambda: loop.add_callback(_prerender, loop, root)) if draw else None
+    # a page that begins before the warm-up ends stops the drawing too
+    before = sessions_started()
+    then = (lambda: loop.add_callback(_prerender, loop, root, before)) if draw else None
     start_warm_up(str(root), then=then)
     for text in warnings:
         log.warning(text)

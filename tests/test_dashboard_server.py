@@ -180,11 +180,13 @@ def test_prerender_leaves_every_tab_of_a_new_session_to_copy(served_workdir, fre
     assert [title for title, _ in steps] == [view.title for view in App(served_workdir.root).views]
     drawn = RENDERS.misses
     assert drawn >= 15  # maps, heat maps, diagrams and series of every tab
+    hits = RENDERS.hits
     app = App(served_workdir.root)
     for view in app.views:
         view.__panel__().get_root(Document())
         assert not view.missing, view.title
-    assert RENDERS.misses == drawn and RENDERS.hits >= drawn  # the visitor's figures: copies
+    assert RENDERS.misses == drawn  # the visitor's figures: copies, none rendered
+    assert RENDERS.hits - hits >= 15
 
 
 def test_the_server_draws_the_tabs_after_its_warm_up(served_workdir, stopped):
@@ -222,12 +224,18 @@ def test_a_visitor_stops_the_drawing_ahead(served_workdir, fresh_panel):
         def add_callback(self, fn, *args):
             self.queue.append((fn, args))
 
+    from dashboard.app import sessions_started
+
     RENDERS.clear()
     loop = Loop()
-    _prerender(loop, served_workdir.root)  # the first tab, then the next one queued
+    _prerender(loop, served_workdir.root, sessions_started())  # a tab, the next one queued
     first = RENDERS.misses
     assert first > 0 and len(loop.queue) == 1
     create_app(served_workdir.root)  # a visitor's page
     fn, args = loop.queue.pop()
     fn(*args)
     assert RENDERS.misses == first and loop.queue == []
+    # a page begun before the warm-up ended (counted after serve() started) stops it too
+    RENDERS.clear()
+    _prerender(loop, served_workdir.root, sessions_started() - 1)
+    assert RENDERS.misses == 0 and loop.queue == []
