@@ -507,8 +507,9 @@ def background() -> ThreadPoolExecutor:
 
 @functools.lru_cache(maxsize=8)
 def start_warm_up(root: str, then: Callable[[], object] | None = None) -> threading.Thread:
-    """Run :func:`warm_up` for ``root`` once per process, on a daemon thread; then ``then()``
-    (on that thread) when given."""
+    """Run :func:`warm_up` for ``root`` on a daemon thread, then ``then()`` on that thread when
+    given; once per process for the same ``root`` and ``then`` (``smcore serve`` passes a new
+    ``then`` per server)."""
 
     def run() -> None:
         warm_up(root)

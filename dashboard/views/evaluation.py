@@ -24,7 +24,10 @@ from dashboard.projection import DEFAULT_PROJECTION
 from dashboard.stations import StationLayer
 from dashboard.views.base import View, csv_download, netcdf_download
 
-__all__ = ["EvaluationView", "metrics_table", "taylor_diagram", "metric_maps", "METRIC_LABELS"]
+__all__ = [
+    "EvaluationView", "metrics_table", "taylor_diagram", "metric_map", "metric_maps",
+    "METRIC_LABELS",
+]
 
 METRIC_LABELS = {
     "mae": ("MAE (m³ m⁻³)", ERROR_CMAP),
@@ -199,6 +202,31 @@ def taylor_diagram(taylor: pd.DataFrame, models: Iterable[str], *, width: int = 
     )
 
 
+def metric_map(
+    maps: xr.Dataset,
+    variable: str,
+    product: str,
+    *,
+    clim: tuple[float, float],
+    width: int = MAP_WIDTH,
+    projection: str = DEFAULT_PROJECTION,
+    presentation: bool = False,
+) -> hv.Element:
+    """The map of ``variable`` (``mae`` or ``r``) for one ``product``, coloured over ``clim``,
+    with a colour bar in the variable's units."""
+    label, cmap = METRIC_LABELS.get(variable, (variable, ERROR_CMAP))
+    return map_image(
+        maps[variable].sel(product=product).rename(variable),
+        title=f"{label.split(' (')[0]} · {product_label(product)}",
+        cmap=cmap,
+        clim=clim,
+        clabel=label,
+        width=width,
+        projection=projection,
+        presentation=presentation,
+    )
+
+
 def metric_maps(
     maps: xr.Dataset,
     variable: str,
@@ -214,20 +242,11 @@ def metric_maps(
     One colour range for all, a colour bar with units on each; in a Layout they pan and zoom
     together.
     """
-    label, cmap = METRIC_LABELS.get(variable, (variable, ERROR_CMAP))
     if clim is None:
         clim = _limits(maps.sel(product=list(products)), variable)
     panels = [
-        map_image(
-            maps[variable].sel(product=p).rename(variable),
-            title=f"{label.split(' (')[0]} · {product_label(p)}",
-            cmap=cmap,
-            clim=clim,
-            clabel=label,
-            width=width,
-            projection=projection,
-            presentation=presentation,
-        )
+        metric_map(maps, variable, p, clim=clim, width=width, projection=projection,
+                   presentation=presentation)
         for p in products
     ]
     layout = hv.Layout(panels).opts(shared_axes=True).cols(len(panels))
@@ -272,9 +291,7 @@ class EvaluationView(View):
             style = dict(projection=store.projection, presentation=store.presentation)
             figures = {
                 (v, i): LiveFigure(
-                    lambda v=v, i=i: list(
-                        metric_maps(maps, v, products, clim=limits[v], **style)
-                    )[i],
+                    lambda v=v, p=p: metric_map(maps, v, p, clim=limits[v], **style),
                     frame,
                     key=self.shared_key("metric map", v, p),
                 )
