@@ -9,8 +9,9 @@ does the same for a set of time-series curves.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 import panel as pn
 from bokeh import events
-from bokeh.core.serialization import Buffer, Deserializer, Serialized, Serializer
+from bokeh.core.property.wrappers import PropertyValueContainer
 from bokeh.model import Model
 from bokeh.models import (
     Axis,
@@ -45,21 +46,19 @@ Element = hv.Element | Callable[[], hv.Element]
 
 
 class RenderCache:
-    """Rendered Bokeh figures shared by every session of a server, as serialized models.
+    """Rendered Bokeh figures shared by every session of a server.
 
     Rendering a HoloViews map costs a few tenths of a second per map and session (options,
-    ranges, plot classes); re-creating the same Bokeh models from their serialized form costs
-    about 40 % of that. Each session gets its own copy (a Bokeh model belongs to one
-    document) with fresh ids, so copies of one entry can live in one document. The key must
-    name everything the figure depends on (the artifact's modification stamp, the selections,
+    ranges, plot classes). An entry keeps a private copy of the figure's Bokeh models
+    (:func:`_template`); each session gets its own copy of those (a Bokeh model belongs to one
+    document) with fresh ids (:func:`_clone`), so copies of one entry can live in one
+    document. The key must name everything the figure depends on (the artifact's modification stamp, the selections,
     the projection, the presentation mode); the ``maxsize`` most recently used entries are kept.
     """
 
     def __init__(self, maxsize: int = 96) -> None:
         self.maxsize = maxsize
-        self._entries: OrderedDict[Hashable, tuple[Serialized[Any], dict[str, dict[str, Any]]]] = (
-            OrderedDict()
-        )
+        self._entries: OrderedDict[Hashable, list[Model]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
@@ -82,21 +81,11 @@ class RenderCache:
                 self._entries.move_to_end(key)
                 self.hits += 1
         if entry is not None:
-            return _copy(*entry)
+            return _clone(entry)[0]
         figure = _render(element)
-        plots = [figure] if isinstance(figure, Plot) else figure.select({"type": Plot})
-        states = {
-            plot.id: dict(plot.__dict__["_smcore_presentation"])
-            for plot in plots
-            if "_smcore_presentation" in plot.__dict__
-        }
-        serialized = Serializer(deferred=True).serialize(figure)
-        # the arrays' bytes copied: the figure's own arrays may change once it is on display
-        buffers = [Buffer(b.id, bytes(b.data)) for b in serialized.buffers]
-        entry = (Serialized(serialized.content, buffers), states)
         with self._lock:
             self.misses += 1
-            self._entries[key] = entry
+            self._entries[key] = _template(figure)
             while len(self._entries) > self.maxsize:
                 self._entries.popitem(last=False)
         return figure
@@ -109,42 +98,90 @@ def _column(spec: Any) -> str:
 
 
 def _render(element: Element) -> Model:
-    return hv.render(element() if callable(element) else element, backend="bokeh")
+    """``element`` rendered to Bokeh, its glyphs' selected, unselected and muted looks left to
+    BokehJS (``"auto"``: the glyph itself, faded where it applies).
 
-
-def _copy(serialized: Serialized[Any], states: dict[str, dict[str, Any]]) -> Model:
-    """New models from ``serialized`` (one figure), every model under a fresh id."""
-    fresh: dict[str, str] = {}
-
-    def collect(obj: Any) -> None:
-        if isinstance(obj, dict):
-            if obj.get("type") == "object" and "id" in obj:
-                fresh[obj["id"]] = make_id()
-            for value in obj.values():
-                collect(value)
-        elif isinstance(obj, list):
-            for value in obj:
-                collect(value)
-
-    def renamed(obj: Any) -> Any:
-        if isinstance(obj, dict):
-            out = {k: renamed(v) for k, v in obj.items()}
-            ident = obj.get("id")
-            # a model's definition ({"type": "object", "id", ...}) or a reference to it ({"id"})
-            if ident in fresh and (obj.get("type") == "object" or len(obj) == 1):
-                out["id"] = fresh[ident]
-            return out
-        if isinstance(obj, list):
-            return [renamed(v) for v in obj]
-        return obj
-
-    collect(serialized.content)
-    figure = Deserializer().deserialize(Serialized(renamed(serialized.content), serialized.buffers))
-    for old, state in states.items():  # the presentation mode the figure was rendered in
-        plot = figure.select_one({"id": fresh[old]})
-        if plot is not None:
-            plot.__dict__["_smcore_presentation"] = dict(state)
+    HoloViews gives every glyph three copies of itself for these looks: about a sixth of a
+    figure's models, each one built, walked, sent and re-created by the browser, for looks a
+    map never shows (nothing selects its points) and a series shows alike.
+    """
+    figure = hv.render(element() if callable(element) else element, backend="bokeh")
+    for renderer in figure.select({"type": GlyphRenderer}):
+        renderer.update(selection_glyph="auto", nonselection_glyph="auto", muted_glyph="auto")
     return figure
+
+
+def _template(figure: Model) -> list[Model]:
+    """A private copy of ``figure``'s models for the cache, root first (:func:`_clone`).
+
+    Detached from any document and never shown, so that what its session does later to
+    ``figure`` does not reach it.
+    """
+    return _clone([figure, *(m for m in figure.references() if m is not figure)])
+
+
+_PRESENTATION = "_smcore_presentation"
+_MODEL_STATE = frozenset(
+    ("_id", "_document", "_temp_document", "_callbacks", "_event_callbacks", "_initialized")
+)
+_PROPERTY_STORES = ("_property_values", "_unstable_default_values", "_unstable_themed_values")
+
+
+def _clone(models: list[Model]) -> list[Model]:
+    """New models equal to ``models``, in their order, each under a fresh id.
+
+    ``models`` must be closed: every model they reference is among them (a figure and its
+    ``references()``). No copy shares a mutable value (a list, a dict, an array) with them,
+    nor their Python callbacks (like a copy through Bokeh's serialization).
+
+    Bokeh's deserializer re-validates every property and re-computes every default of every
+    model, which is most of the cost of a copy; the values here are already valid, so they
+    are copied as they are: the property values, the defaults already computed and the
+    presentation state, with references to ``models`` pointed at their twins.
+    """
+    twin: dict[int, Model] = {id(m): type(m).__new__(type(m), id=make_id()) for m in models}
+
+    def copied(value: Any) -> Any:
+        if isinstance(value, Model):
+            return twin[id(value)]
+        if isinstance(value, np.ndarray):
+            return value.copy()
+        if isinstance(value, dict):
+            out: Any = {k: copied(v) for k, v in value.items()}
+        elif isinstance(value, list):
+            out = [copied(v) for v in value]
+        elif isinstance(value, set):
+            out = {copied(v) for v in value}
+        elif type(value) is tuple:
+            return tuple(copied(v) for v in value)
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            changed = {
+                f.name: copied(getattr(value, f.name))
+                for f in dataclasses.fields(value)
+                if f.init
+            }
+            return dataclasses.replace(value, **changed)
+        else:
+            return value  # immutable: numbers, strings, None, enums
+        return type(value)(out) if isinstance(value, PropertyValueContainer) else out
+
+    for model in models:
+        new = twin[id(model)]
+        state = new.__dict__
+        state.update(_document=None, _temp_document=None, _callbacks={},
+                     _event_callbacks=defaultdict(list))
+        for store in _PROPERTY_STORES:
+            values = {}
+            for name, value in model.__dict__[store].items():
+                values[name] = copied(value)
+                if isinstance(value, PropertyValueContainer):
+                    values[name]._register_owner(new, new.lookup(name))
+            state[store] = values
+        for name, value in model.__dict__.items():
+            if name not in _MODEL_STATE and name not in _PROPERTY_STORES:
+                state[name] = copied(value)
+        state["_initialized"] = True
+    return [twin[id(m)] for m in models]
 
 
 RENDERS = RenderCache()

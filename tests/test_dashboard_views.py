@@ -833,6 +833,52 @@ def test_a_render_cache_copy_is_the_same_figure_under_new_ids(store):
     assert cache.render(element) is not None and len(made) == 5  # no key: always rendered
 
 
+def test_a_render_cache_copy_owns_its_values_and_tells_its_own_document(store):
+    from bokeh.models import ColumnDataSource
+
+    trends = store.trends().sel(experiment="ssp245", season="JJA")
+    points = hv.Points(([100.0, 110.0], [30.0, 35.0]))
+
+    def element():
+        return map_image(trends["trend"], title="t", cmap="RdBu", clim=(-1, 1), clabel="x") * points
+
+    cache = RenderCache()
+    first = cache.render(element, key="k")
+    copies = [cache.render(element, key="k") for _ in range(2)]
+
+    def arrays(fig):
+        return [
+            np.asarray(v) for m in fig.references() if isinstance(m, ColumnDataSource)
+            for v in m.data.values() if isinstance(v, np.ndarray)
+        ]
+
+    # no array, list or dict is shared between the figure, its copies and the cache
+    for a, b in [(first, copies[0]), (copies[0], copies[1])]:
+        assert _models_differ(a, b) == []
+        assert not any(np.shares_memory(x, y) for x in arrays(a) for y in arrays(b))
+        held = [  # the mutable values each model holds (kept alive: their ids stay unique)
+            [v for m in fig.references() for v in m.properties_with_values().values()
+             if isinstance(v, (list, dict, set, np.ndarray))]
+            for fig in (a, b)
+        ]
+        assert not {id(v) for v in held[0]} & {id(v) for v in held[1]}
+    # a change made in place in a copy reaches its document, and nothing else
+    doc = Document()
+    doc.add_root(copies[0])
+    events = []
+    doc.on_change(events.append)
+    def points_source(fig):
+        return next(m for m in fig.references()
+                    if isinstance(m, ColumnDataSource) and "x" in m.data and "image" not in m.data)
+
+    source = points_source(copies[0])
+    before = list(source.data["x"])
+    source.patch({"x": [(0, -1.0)]})
+    assert events and source.data["x"][0] == -1.0
+    assert list(points_source(cache.render(element, key="k")).data["x"]) == before
+    assert list(points_source(copies[1]).data["x"]) == before == [100.0, 110.0]
+
+
 def test_a_copy_keeps_the_presentation_mode_it_was_rendered_in(store):
     from dashboard.live import restyle
     from dashboard.maps import present
