@@ -319,12 +319,18 @@ class LiveSeries:
     Each curve's data, its legend entry and the axis ranges are replaced. The overlay's curves
     are the slots, in order; a slot given no data is hidden. With ``band`` = (colour, legend
     label) a shaded band (an interval) is drawn under the curves, hidden until given bounds.
+    With a ``key`` the figure comes through the server's shared renders (:func:`render`): give
+    an element whose curves the caller replaces at once, since a copy shows another session's.
     """
 
     def __init__(
-        self, element: hv.Overlay, band: tuple[str, str] | None = None, **pane_params: object
+        self,
+        element: Element,
+        band: tuple[str, str] | None = None,
+        key: Hashable | None = None,
+        **pane_params: object,
     ) -> None:
-        self.figure = hv.render(element, backend="bokeh")
+        self.figure = render(element, key)
         self.lines = [
             r
             for r in self.figure.renderers

@@ -901,6 +901,19 @@ def test_a_copy_keeps_the_presentation_mode_it_was_rendered_in(store):
     assert copy.toolbar_location == big.toolbar_location is not None
 
 
+def test_rendered_glyphs_leave_their_selected_and_muted_looks_to_the_browser(store):
+    # HoloViews gave every glyph three copies of itself: a sixth of the tab's models to build,
+    # send and re-create in the browser, for looks no map shows
+    from bokeh.models import GlyphRenderer
+
+    root = TrendsView(store=store).__panel__().get_root(Document())
+    renderers = [m for m in root.references() if isinstance(m, GlyphRenderer)]
+    assert len(renderers) >= 20  # six maps of an image, outlines and three kinds of marks
+    for renderer in renderers:
+        looks = (renderer.selection_glyph, renderer.nonselection_glyph, renderer.muted_glyph)
+        assert looks == ("auto", "auto", "auto"), type(renderer.glyph).__name__
+
+
 def test_a_second_session_copies_the_maps_of_the_first(dashboard_workdir, tmp_path):
     root = _copy_workdir(dashboard_workdir.root, tmp_path / "w", ("prepared", "analysis"))
     one = TrendsView(store=DataStore(root))
@@ -944,10 +957,16 @@ def test_a_second_explorer_copies_the_maps_and_follows_its_own_clicks(dashboard_
     _render(one.__panel__())
     misses = RENDERS.misses
     store = DataStore(dashboard_workdir.root)
+    hits = RENDERS.hits
     two = ExplorerView(store=store)
     _render(two.__panel__())
     assert RENDERS.misses == misses
+    assert RENDERS.hits - hits >= 4  # the maps and the series plot
     assert _models_differ(one._dl.figure, two._dl.figure) == []
+    # the copied series plot shows the cell's curves, as the first session's does
+    assert two._series.figure is not one._series.figure
+    assert _models_differ(one._series.figure, two._series.figure) == []
+    assert max(len(next(iter(line.data_source.data.values()))) for line in two._series.lines) > 1
     lat = store.month_maps.dl["lat"].values
     lon = store.month_maps.dl["lon"].values
     store.pixel = (float(lon[3]), float(lat[4]))

@@ -184,12 +184,13 @@ class ExplorerView(View):
         self._caption = pn.pane.Markdown(sizing_mode="stretch_width")
         self._maps_row = pn.Column(*self._arrange(self._make_maps(maps)))
         series = store.cell_series
+        # drawn empty (a copy when another session drew it), the cell's curves shown just below
         self._series = LiveSeries(
-            pixel_series_plot(
-                series_slots(series if series is not None else self._blank_series()),
-                presentation=store.presentation,
+            lambda: pixel_series_plot(
+                series_slots(self._blank_series()), presentation=store.presentation
             ),
             band=(PRODUCT_COLORS["CMIP6_DL"], INTERVAL_LABEL),
+            key=self.shared_key("cell series"),
             loading=store.param.series_loading,
             sizing_mode="stretch_width",
         )
