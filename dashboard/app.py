@@ -184,24 +184,33 @@ class App(Viewer):
 
 
 def prerender(workdir: str | Path) -> Iterator[tuple[str, float]]:
-    """Draw every tab for a session of nobody, at the default selections, one tab per step;
-    yields each tab's title and seconds.
+    """Draw every tab for nobody, one tab per step; yields each tab's title and seconds.
+
+    The tabs are drawn at the default selections, then again in each other map projection.
 
     The figures stay in the server's shared renders (:class:`dashboard.live.RenderCache`), so
-    the first visitors' tabs are copied instead of rendered by HoloViews. A tab that cannot be
-    drawn (a missing or broken file) shows its notice, as it would to a visitor. The server
-    stops stepping once a visitor's page has begun (:func:`sessions_started`): the visitor's
-    own session renders what it shows, and it must not wait behind tabs drawn for nobody.
+    the first visitors' tabs, and their tabs after a switch of projection, are copied instead
+    of rendered by HoloViews. A tab that cannot be drawn (a missing or broken file) shows its
+    notice, as it would to a visitor. The server stops stepping once a visitor's page has
+    begun (:func:`sessions_started`): the visitor's own session renders what it shows, and it
+    must not wait behind tabs drawn for nobody.
     """
     import time
 
     from bokeh.document import Document
 
-    app = App(workdir)
-    for view in app.views:
-        t0 = time.perf_counter()
-        view.__panel__().get_root(Document())
-        yield view.title, round(time.perf_counter() - t0, 3)
+    from dashboard.projection import PROJECTIONS
+
+    first = App(workdir)
+    others = [p for p in PROJECTIONS if p != first.store.projection]
+    for projection in [first.store.projection, *others]:
+        app = first if projection == first.store.projection else App(workdir)
+        app.store.projection = projection
+        for view in app.views:
+            t0 = time.perf_counter()
+            view.__panel__().get_root(Document())
+            title = view.title if app is first else f"{view.title} ({projection})"
+            yield title, round(time.perf_counter() - t0, 3)
 
 
 _SESSIONS = [0]

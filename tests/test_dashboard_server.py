@@ -177,9 +177,10 @@ def test_prerender_leaves_every_tab_of_a_new_session_to_copy(served_workdir, fre
 
     RENDERS.clear()
     steps = list(prerender(served_workdir.root))
-    assert [title for title, _ in steps] == [view.title for view in App(served_workdir.root).views]
+    titles = [view.title for view in App(served_workdir.root).views]
+    assert [title for title, _ in steps] == titles + [f"{t} (albers)" for t in titles]
     drawn = RENDERS.misses
-    assert drawn >= 15  # maps, heat maps, diagrams and series of every tab
+    assert drawn >= 30  # maps, heat maps, diagrams and series of every tab, in two projections
     hits = RENDERS.hits
     app = App(served_workdir.root)
     for view in app.views:
@@ -187,6 +188,12 @@ def test_prerender_leaves_every_tab_of_a_new_session_to_copy(served_workdir, fre
         assert not view.missing, view.title
     assert RENDERS.misses == drawn  # the visitor's figures: copies, none rendered
     assert RENDERS.hits - hits >= 15
+    # and after the visitor's switch of projection: the maps on display and every tab shown later
+    app.store.projection = "albers"
+    for view in app.views:
+        view.__panel__().get_root(Document())
+        assert not view.missing, view.title
+    assert RENDERS.misses == drawn
 
 
 def test_the_server_draws_the_tabs_after_its_warm_up(served_workdir, stopped):
