@@ -19,6 +19,7 @@ import param
 from panel.theme.fast import Fast
 from panel.viewable import Viewer
 
+from dashboard import serialization
 from dashboard.config import ACCENT, FONT, TITLE
 from dashboard.contain import code_span, describe, log_failure
 from dashboard.datastore import DataStore
@@ -64,6 +65,7 @@ def configure() -> None:
     # image and a few lines each, which the 2D canvas draws at once.
     hv.renderer("bokeh").webgl = False
     pn.config.throttled = True  # sliders update on release, not on every pixel of a drag
+    serialization.install()  # patches to the browser without the defaults they leave out
 
 
 REFRESH_MS = 3000
