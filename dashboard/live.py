@@ -20,6 +20,9 @@ import numpy as np
 import pandas as pd
 import panel as pn
 from bokeh import events
+from bokeh.core.properties import field
+from bokeh.core.property.dataspec import DataSpec
+from bokeh.core.property.vectorization import Field, Value
 from bokeh.core.property.wrappers import PropertyValueContainer
 from bokeh.model import Model
 from bokeh.models import (
@@ -52,8 +55,9 @@ class RenderCache:
     ranges, plot classes). An entry keeps a private copy of the figure's Bokeh models
     (:func:`_template`); each session gets its own copy of those (a Bokeh model belongs to one
     document) with fresh ids (:func:`_clone`), so copies of one entry can live in one
-    document. The key must name everything the figure depends on (the artifact's modification stamp, the selections,
-    the projection, the presentation mode); the ``maxsize`` most recently used entries are kept.
+    document. The key must name everything the figure depends on (the artifact's
+    modification stamp, the selections, the projection, the presentation mode); the
+    ``maxsize`` most recently used entries are kept.
     """
 
     def __init__(self, maxsize: int = 96) -> None:
@@ -71,10 +75,18 @@ class RenderCache:
             self._entries.clear()
             self.hits = self.misses = 0
 
-    def render(self, element: Element, key: Hashable | None = None) -> Model:
-        """The Bokeh figure of ``element``: rendered now, or copied from the entry of ``key``."""
+    def render(
+        self,
+        element: Element,
+        key: Hashable | None = None,
+        finish: Callable[[Model], object] | None = None,
+    ) -> Model:
+        """The Bokeh figure of ``element``: rendered now, or copied from the entry of ``key``.
+
+        A figure rendered now is changed in place by ``finish`` before it is kept.
+        """
         if key is None:
-            return _render(element)
+            return _render(element, finish)
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
@@ -82,7 +94,7 @@ class RenderCache:
                 self.hits += 1
         if entry is not None:
             return _clone(entry)[0]
-        figure = _render(element)
+        figure = _render(element, finish)
         with self._lock:
             self.misses += 1
             self._entries[key] = _template(figure)
@@ -97,9 +109,11 @@ def _column(spec: Any) -> str:
     return spec if isinstance(spec, str) else str(spec.field)
 
 
-def _render(element: Element) -> Model:
-    """``element`` rendered to Bokeh, its glyphs' selected, unselected and muted looks left to
-    BokehJS (``"auto"``: the glyph itself, faded where it applies).
+def _render(element: Element, finish: Callable[[Model], object] | None = None) -> Model:
+    """``element`` rendered to Bokeh, then changed in place by ``finish``.
+
+    The glyphs' selected, unselected and muted looks are left to BokehJS (``"auto"``: the
+    glyph itself, faded where it applies).
 
     HoloViews gives every glyph three copies of itself for these looks: about a sixth of a
     figure's models, each one built, walked, sent and re-created by the browser, for looks a
@@ -108,6 +122,8 @@ def _render(element: Element) -> Model:
     figure = hv.render(element() if callable(element) else element, backend="bokeh")
     for renderer in figure.select({"type": GlyphRenderer}):
         renderer.update(selection_glyph="auto", nonselection_glyph="auto", muted_glyph="auto")
+    if finish is not None:
+        finish(figure)
     return figure
 
 
@@ -188,9 +204,93 @@ RENDERS = RenderCache()
 """The server's shared rendered figures (module level: one per server process)."""
 
 
-def render(element: Element, key: Hashable | None = None) -> Model:
-    """``hv.render(element)``; with a ``key``, through :data:`RENDERS` (:class:`RenderCache`)."""
-    return RENDERS.render(element, key)
+def render(
+    element: Element,
+    key: Hashable | None = None,
+    finish: Callable[[Model], object] | None = None,
+) -> Model:
+    """``hv.render(element)``, then ``finish(figure)``.
+
+    With a ``key``, through :data:`RENDERS` (:class:`RenderCache`).
+    """
+    return RENDERS.render(element, key, finish)
+
+
+_LAYER = "layer"
+"""The column of a merged Scatter glyph (:func:`merge_scatters`) naming each point's layer."""
+
+
+def _constant(spec: Any) -> Any:
+    """A glyph property's one value for every point, or ``None`` when it reads a column."""
+    if isinstance(spec, Value):
+        return spec.value
+    if isinstance(spec, Field | dict):
+        return None
+    return spec
+
+
+def merge_scatters(figure: Model) -> None:
+    """Draw the Scatter layers of ``figure`` (a ``Plot``) with one glyph, in place.
+
+    Each layer (a renderer of its own from HoloViews, with a source, a view and a selection)
+    becomes rows of the first layer's source: a :data:`_LAYER` column numbers them, and the
+    properties that differ between the layers (marker, size, angle, colours, alphas) become
+    columns. The first rows, one per layer at NaN coordinates (never drawn), keep each layer's
+    look for its legend entry (``LegendItem.index``) and for points set later
+    (:meth:`LiveFigure.set_points`). Layers are drawn in their order, as before. A figure with
+    fewer than two Scatter layers, or a layer that reads a column, stays as it is.
+    """
+    layers = [
+        r for r in figure.renderers
+        if isinstance(r, GlyphRenderer) and isinstance(r.glyph, Scatter)
+    ]
+    if len(layers) < 2:
+        return
+    first = layers[0].glyph
+    xname, yname = _column(first.x), _column(first.y)
+    names = sorted({
+        name
+        for r in layers
+        for name in r.glyph.properties_with_values(include_defaults=False)
+        if name not in ("x", "y", "tags", "name") and isinstance(
+            r.glyph.lookup(name).property, DataSpec
+        )
+    })
+    looks = []
+    for r in layers:
+        look = {name: _constant(getattr(r.glyph, name)) for name in names}
+        if any(v is None for v in look.values()):
+            return  # a property read from a column: the layers stay apart
+        looks.append(look)
+    data: dict[str, list[Any]] = {xname: [], yname: [], _LAYER: [], **{n: [] for n in names}}
+    rows = [(np.full(1, np.nan), np.full(1, np.nan)) for _ in layers]  # the looks' rows
+    rows += [
+        (np.asarray(r.data_source.data[_column(r.glyph.x)], dtype=float),
+         np.asarray(r.data_source.data[_column(r.glyph.y)], dtype=float))
+        for r in layers
+    ]
+    for i, (x, y) in enumerate(rows):
+        layer = i % len(layers)
+        data[xname].extend(x.tolist())
+        data[yname].extend(y.tolist())
+        data[_LAYER].extend([layer] * x.size)
+        for name in names:
+            data[name].extend([looks[layer][name]] * x.size)
+    columns = {k: np.asarray(v) for k, v in data.items()}
+    layers[0].data_source.data = {  # numbers as arrays (sent as binary), text as lists
+        k: v if v.dtype.kind in "biuf" else data[k] for k, v in columns.items()
+    }
+    first.update(**{name: field(name) for name in names})
+    gone = {r.id for r in layers[1:]}
+    figure.renderers = [r for r in figure.renderers if r.id not in gone]
+    for legend in figure.select({"type": Legend}):
+        for item in legend.items:
+            for layer, r in enumerate(layers):
+                if any(x.id == r.id for x in item.renderers):
+                    item.update(renderers=[layers[0]], index=layer)
+    for tool in figure.toolbar.tools:
+        if "renderers" in tool.properties() and isinstance(tool.renderers, list):
+            tool.renderers = [r for r in tool.renderers if r.id not in gone]
 
 
 class LiveFigure:
@@ -198,6 +298,8 @@ class LiveFigure:
 
     ``element`` may be a function making it; with a ``key`` the figure is copied from the
     server's shared renders when another session drew the same (:class:`RenderCache`).
+    ``merge``: its Scatter layers are drawn by one glyph (:func:`merge_scatters`); the layers
+    are set and read by number as before.
     With a ``frame`` (:class:`dashboard.projection.MapFrame`, the map's grid and projection)
     new fields are given on the grid, (lat, lon), and warped onto the drawn image; points are
     given in degrees and projected; a click reports degrees. Without one, values and
@@ -210,10 +312,11 @@ class LiveFigure:
         frame: MapFrame | None = None,
         *,
         key: Hashable | None = None,
+        merge: bool = False,
         **pane_params: object,
     ) -> None:
         self.frame = frame
-        self.figure = render(element, key)
+        self.figure = render(element, key, merge_scatters if merge else None)
         self.pane = pn.pane.Bokeh(self.figure, **pane_params)
 
     def _renderer(self, glyph: type) -> GlyphRenderer:
@@ -251,23 +354,52 @@ class LiveFigure:
         return scatters[index]
 
     def set_points(self, x: np.ndarray, y: np.ndarray, layer: int = 0) -> None:
-        """Move the dots of the ``layer``-th Scatter glyph to (x, y) (degrees with a frame)."""
-        renderer = self._scatter(layer)
+        """Move the dots of the ``layer``-th Scatter layer to (x, y) (degrees with a frame)."""
+        renderer = self._scatter(0 if self._merged else layer)
         x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
         if self.frame is not None:
             x, y = self.frame.forward(x, y)
         xname, yname = _column(renderer.glyph.x), _column(renderer.glyph.y)
-        renderer.data_source.data = {xname: np.asarray(x), yname: np.asarray(y)}
+        if not self._merged:
+            renderer.data_source.data = {xname: np.asarray(x), yname: np.asarray(y)}
+            return
+        old = renderer.data_source.data
+        which = np.asarray(old[_LAYER])
+        n = int(which.max()) + 1  # rows 0…n-1: each layer's look (merge_scatters)
+        body = np.arange(n, which.size)
+        # the looks first, then the layers in their order (the drawing order)
+        order = np.concatenate([
+            np.arange(n), body[which[body] < layer], np.full(x.size, -1), body[which[body] > layer]
+        ])
+        new = {}
+        for name, column in old.items():
+            values = np.asarray(column)
+            taken = values[np.where(order >= 0, order, layer)]  # new points: the layer's look
+            if name in (xname, yname):
+                taken = taken.astype(float)
+                taken[order < 0] = x if name == xname else y
+            new[name] = taken if values.dtype.kind in "biuf" else taken.tolist()
+        renderer.data_source.data = new
 
     def points_at(self, layer: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """The dots of the ``layer``-th Scatter glyph, (x, y) (degrees with a frame)."""
-        renderer = self._scatter(layer)
+        """The dots of the ``layer``-th Scatter layer, (x, y) (degrees with a frame)."""
+        renderer = self._scatter(0 if self._merged else layer)
         data = renderer.data_source.data
         glyph = renderer.glyph
         x, y = np.asarray(data[_column(glyph.x)]), np.asarray(data[_column(glyph.y)])
+        if self._merged:
+            mine = (np.asarray(data[_LAYER]) == layer) & ~np.isnan(x.astype(float))
+            x, y = x[mine], y[mine]
         if self.frame is not None:
             return self.frame.inverse(x, y)
         return x, y
+
+    @property
+    def _merged(self) -> bool:
+        try:
+            return _LAYER in self._scatter(0).data_source.data
+        except LookupError:
+            return False
 
     @property
     def points(self) -> tuple[np.ndarray, np.ndarray]:

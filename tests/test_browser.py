@@ -395,7 +395,8 @@ def test_every_tab_renders_offline(server, tmp_path):
 
 
 def _marks_on_screen(page) -> dict[str, int]:
-    """How many marks of each Scatter marker the visible plots draw (Bokeh's own models)."""
+    """How many marks of each Scatter marker the visible plots draw (Bokeh's own models; a
+    marker read from a column counts each drawn row's own)."""
     return page.evaluate(
         """() => {
           const out = {};
@@ -404,10 +405,18 @@ def _marks_on_screen(page) -> dict[str, int]:
             if (!glyph || glyph.type !== "Scatter" || !view.parent?.canvas_view) continue;
             const rect = view.parent.canvas_view.events_el.getBoundingClientRect();
             if (rect.width === 0 || rect.height === 0) continue;  // a map on a hidden tab
-            const marker = typeof glyph.marker === "string" ? glyph.marker : glyph.marker?.value;
             const data = view.model.data_source.data;
-            const n = (data.lon ?? data.x ?? []).length;
-            out[marker] = (out[marker] ?? 0) + n;
+            const xs = data.lon ?? data.x ?? [];
+            const spec = glyph.marker;
+            if (spec?.field !== undefined) {  // one glyph for several kinds of marks
+              const kinds = data[spec.field];
+              for (let i = 0; i < xs.length; i++) {
+                if (Number.isFinite(xs[i])) out[kinds[i]] = (out[kinds[i]] ?? 0) + 1;
+              }
+              continue;
+            }
+            const marker = typeof spec === "string" ? spec : spec?.value;
+            out[marker] = (out[marker] ?? 0) + xs.length;
           }
           return out;
         }"""

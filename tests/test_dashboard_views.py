@@ -908,10 +908,54 @@ def test_rendered_glyphs_leave_their_selected_and_muted_looks_to_the_browser(sto
 
     root = TrendsView(store=store).__panel__().get_root(Document())
     renderers = [m for m in root.references() if isinstance(m, GlyphRenderer)]
-    assert len(renderers) >= 20  # six maps of an image, outlines and three kinds of marks
+    assert len(renderers) >= 18  # six maps of an image, outlines and marks
     for renderer in renderers:
         looks = (renderer.selection_glyph, renderer.nonselection_glyph, renderer.muted_glyph)
         assert looks == ("auto", "auto", "auto"), type(renderer.glyph).__name__
+
+
+def test_the_marks_of_a_trend_map_are_one_glyph_drawing_each_layer_as_before():
+    from bokeh.models import GlyphRenderer, Legend, Scatter
+
+    trend = study_grid_field(0.05)
+    everywhere = trend.notnull()
+    band = everywhere & (np.abs(trend["lat"] - 35) < 5)
+
+    def element():
+        return trend_map(trend, everywhere, title="t", limit=0.1, legend=True,
+                         robustness=(everywhere & ~band, band))
+
+    apart, merged = LiveFigure(element), LiveFigure(element, merge=True)
+
+    def marks(fig):
+        return [r for r in fig.figure.renderers
+                if isinstance(r, GlyphRenderer) and isinstance(r.glyph, Scatter)]
+
+    assert len(marks(apart)) == 3 and len(marks(merged)) == 1
+    (one,) = marks(merged)
+    data = one.data_source.data
+    for layer, r in enumerate(marks(apart)):
+        np.testing.assert_array_equal(merged.points_at(layer), apart.points_at(layer))
+        assert len(apart.points_at(layer)[0]) > 10
+        rows = np.flatnonzero(np.asarray(data["layer"]) == layer)
+        for name in ("marker", "size", "angle", "line_color", "fill_color", "fill_alpha"):
+            want = getattr(r.glyph, name)
+            want = want.value if hasattr(want, "value") else want
+            got = {data[name][i] for i in rows}
+            assert got == {want} or np.allclose(list(got), want), (layer, name)
+    # the legend keeps an entry per layer, drawn from the layer's look (a row never drawn)
+    items = [i for legend in merged.figure.select(Legend) for i in legend.items]
+    assert [i.index for i in items] == [0, 1, 2] and all(i.renderers == [one] for i in items)
+    assert np.isnan(np.asarray(data["lon"])[:3]).all()
+    # a layer set later takes its own look, in its place (drawn between the others)
+    merged.set_points(np.array([100.0, 101.0]), np.array([30.0, 31.0]), layer=1)
+    np.testing.assert_array_equal(merged.points_at(1), [[100.0, 101.0], [30.0, 31.0]])
+    np.testing.assert_array_equal(merged.points_at(0), apart.points_at(0))
+    np.testing.assert_array_equal(merged.points_at(2), apart.points_at(2))
+    data = one.data_source.data
+    layers = np.asarray(data["layer"])
+    assert (np.diff(layers[3:]) >= 0).all()
+    assert {data["marker"][i] for i in np.flatnonzero(layers == 1)} == {"dash"}
 
 
 def test_a_second_session_copies_the_maps_of_the_first(dashboard_workdir, tmp_path):

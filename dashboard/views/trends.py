@@ -441,7 +441,10 @@ class TrendsView(View):
         """The map of ``scenario`` and ``season`` rendered, or copied from another session's
         (the same trends file, selections, projection and presentation mode)."""
         key = self.shared_key("trend map", scenario, season, small)
-        return LiveFigure(lambda: self._map(scenario, season, small=small), self._frame, key=key)
+        # the dots, hatches and crosses drawn by one glyph: a third of the tab's renderers
+        return LiveFigure(
+            lambda: self._map(scenario, season, small=small), self._frame, key=key, merge=True
+        )
 
     def _map(self, scenario: str, season: str, small: bool = False) -> hv.Overlay:
         sel = self._trends.sel(experiment=scenario, season=season)
