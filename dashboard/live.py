@@ -136,7 +136,6 @@ def _template(figure: Model) -> list[Model]:
     return _clone([figure, *(m for m in figure.references() if m is not figure)])
 
 
-_PRESENTATION = "_smcore_presentation"
 _MODEL_STATE = frozenset(
     ("_id", "_document", "_temp_document", "_callbacks", "_event_callbacks", "_initialized")
 )
@@ -366,6 +365,8 @@ class LiveFigure:
         old = renderer.data_source.data
         which = np.asarray(old[_LAYER])
         n = int(which.max()) + 1  # rows 0…n-1: each layer's look (merge_scatters)
+        if not 0 <= layer < n:
+            raise IndexError(f"layer {layer} of a map with {n} layers of marks")
         body = np.arange(n, which.size)
         # the looks first, then the layers in their order (the drawing order)
         order = np.concatenate([

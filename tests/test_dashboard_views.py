@@ -956,6 +956,8 @@ def test_the_marks_of_a_trend_map_are_one_glyph_drawing_each_layer_as_before():
     layers = np.asarray(data["layer"])
     assert (np.diff(layers[3:]) >= 0).all()
     assert {data["marker"][i] for i in np.flatnonzero(layers == 1)} == {"dash"}
+    with pytest.raises(IndexError):
+        merged.set_points(np.array([100.0]), np.array([30.0]), layer=3)
 
 
 def test_a_second_session_copies_the_maps_of_the_first(dashboard_workdir, tmp_path):
