@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import holoviews as hv
@@ -354,33 +354,67 @@ class LiveFigure:
 
     def set_points(self, x: np.ndarray, y: np.ndarray, layer: int = 0) -> None:
         """Move the dots of the ``layer``-th Scatter layer to (x, y) (degrees with a frame)."""
-        renderer = self._scatter(0 if self._merged else layer)
-        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-        if self.frame is not None:
-            x, y = self.frame.forward(x, y)
-        xname, yname = _column(renderer.glyph.x), _column(renderer.glyph.y)
         if not self._merged:
-            renderer.data_source.data = {xname: np.asarray(x), yname: np.asarray(y)}
+            renderer = self._scatter(layer)
+            x, y = self._drawn(x, y)
+            xname, yname = _column(renderer.glyph.x), _column(renderer.glyph.y)
+            renderer.data_source.data = {xname: x, yname: y}
             return
+        points: list[tuple[np.ndarray, np.ndarray] | None] = [None] * (layer + 1)
+        points[layer] = (x, y)
+        self.set_layers(points)
+
+    def set_layers(self, points: Sequence[tuple[np.ndarray, np.ndarray] | None]) -> None:
+        """Move the dots of the first ``len(points)`` Scatter layers at once.
+
+        Layer ``k`` goes to ``points[k]`` = (x, y) (degrees with a frame), or stays as it is
+        for ``None``. A merged map (:func:`merge_scatters`) sends its one source once, not once per layer.
+        """
+        if not self._merged:
+            for layer, xy in enumerate(points):
+                if xy is not None:
+                    self.set_points(*xy, layer=layer)
+            return
+        renderer = self._scatter(0)
         old = renderer.data_source.data
+        xname, yname = _column(renderer.glyph.x), _column(renderer.glyph.y)
         which = np.asarray(old[_LAYER])
         n = int(which.max()) + 1  # rows 0…n-1: each layer's look (merge_scatters)
-        if not 0 <= layer < n:
-            raise IndexError(f"layer {layer} of a map with {n} layers of marks")
+        if len(points) > n:
+            raise IndexError(f"{len(points)} layers of marks for a map with {n}")
         body = np.arange(n, which.size)
-        # the looks first, then the layers in their order (the drawing order)
-        order = np.concatenate([
-            np.arange(n), body[which[body] < layer], np.full(x.size, -1), body[which[body] > layer]
-        ])
+        # the looks first, then the layers in their order (the drawing order); a new point
+        # takes its layer's look
+        rows, xs, ys = [np.arange(n)], [np.asarray(old[xname], float)[:n]], [
+            np.asarray(old[yname], float)[:n]
+        ]
+        for layer in range(n):
+            xy = points[layer] if layer < len(points) else None
+            if xy is None:
+                kept = body[which[body] == layer]
+                rows.append(kept)
+                xs.append(np.asarray(old[xname], float)[kept])
+                ys.append(np.asarray(old[yname], float)[kept])
+            else:
+                x, y = self._drawn(*xy)
+                rows.append(np.full(x.size, layer))
+                xs.append(x)
+                ys.append(y)
+        order = np.concatenate(rows)
         new = {}
         for name, column in old.items():
             values = np.asarray(column)
-            taken = values[np.where(order >= 0, order, layer)]  # new points: the layer's look
-            if name in (xname, yname):
-                taken = taken.astype(float)
-                taken[order < 0] = x if name == xname else y
+            taken = values[order]
             new[name] = taken if values.dtype.kind in "biuf" else taken.tolist()
+        new[xname], new[yname] = np.concatenate(xs), np.concatenate(ys)
         renderer.data_source.data = new
+
+    def _drawn(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Points (degrees with a frame) as drawn: float arrays, projected with a frame."""
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        if self.frame is not None:
+            x, y = self.frame.forward(x, y)
+        return np.asarray(x), np.asarray(y)
 
     def points_at(self, layer: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """The dots of the ``layer``-th Scatter layer, (x, y) (degrees with a frame)."""

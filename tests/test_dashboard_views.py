@@ -958,6 +958,15 @@ def test_the_marks_of_a_trend_map_are_one_glyph_drawing_each_layer_as_before():
     assert {data["marker"][i] for i in np.flatnonzero(layers == 1)} == {"dash"}
     with pytest.raises(IndexError):
         merged.set_points(np.array([100.0]), np.array([30.0]), layer=3)
+    # every layer at once, the source sent once; a layer given None stays
+    sent = []
+    one.data_source.on_change("data", lambda attr, old, new: sent.append(attr))
+    merged.set_layers([apart.points_at(0), None, (np.array([90.0]), np.array([40.0]))])
+    assert len(sent) == 1
+    np.testing.assert_array_equal(merged.points_at(0), apart.points_at(0))
+    np.testing.assert_array_equal(merged.points_at(1), [[100.0, 101.0], [30.0, 31.0]])
+    np.testing.assert_array_equal(merged.points_at(2), [[90.0], [40.0]])
+    assert one.data_source.data["marker"][-1] == "x"  # the new cross takes its layer's look
 
 
 def test_a_second_session_copies_the_maps_of_the_first(dashboard_workdir, tmp_path):

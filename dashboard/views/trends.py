@@ -486,11 +486,9 @@ class TrendsView(View):
             sel = self._trends.sel(experiment=scenario, season=s)
             fig.set_image(image_data(sel["trend"])[2])
             stride, valid = stipple_stride(self._frame, width), sel["trend"].notnull()
-            fig.set_points(*stipple_coords(significance_mask(sel), stride=stride, valid=valid))
-            masks = robustness_masks(sel)
-            if masks is not None:
-                for layer, mask in enumerate(masks, start=1):
-                    fig.set_points(*stipple_coords(mask, stride=stride, valid=valid), layer=layer)
+            masks = [significance_mask(sel), *(robustness_masks(sel) or ())]
+            # dots, then hatches and crosses (layers 1 and 2) when the models' robustness is known
+            fig.set_layers([stipple_coords(m, stride=stride, valid=valid) for m in masks])
         self._main.set_title(self._title(scenario, season))
 
     def scenario_dataset(self) -> xr.Dataset:
