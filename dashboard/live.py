@@ -368,7 +368,8 @@ class LiveFigure:
         """Move the dots of the first ``len(points)`` Scatter layers at once.
 
         Layer ``k`` goes to ``points[k]`` = (x, y) (degrees with a frame), or stays as it is
-        for ``None``. A merged map (:func:`merge_scatters`) sends its one source once, not once per layer.
+        for ``None``. A merged map (:func:`merge_scatters`) sends its one source once, not
+        once per layer.
         """
         if not self._merged:
             for layer, xy in enumerate(points):
@@ -385,16 +386,15 @@ class LiveFigure:
         body = np.arange(n, which.size)
         # the looks first, then the layers in their order (the drawing order); a new point
         # takes its layer's look
-        rows, xs, ys = [np.arange(n)], [np.asarray(old[xname], float)[:n]], [
-            np.asarray(old[yname], float)[:n]
-        ]
+        drawn_x, drawn_y = np.asarray(old[xname], float), np.asarray(old[yname], float)
+        rows, xs, ys = [np.arange(n)], [drawn_x[:n]], [drawn_y[:n]]
         for layer in range(n):
             xy = points[layer] if layer < len(points) else None
             if xy is None:
                 kept = body[which[body] == layer]
                 rows.append(kept)
-                xs.append(np.asarray(old[xname], float)[kept])
-                ys.append(np.asarray(old[yname], float)[kept])
+                xs.append(drawn_x[kept])
+                ys.append(drawn_y[kept])
             else:
                 x, y = self._drawn(*xy)
                 rows.append(np.full(x.size, layer))
