@@ -16,10 +16,11 @@ from pathlib import Path
 import holoviews as hv
 import panel as pn
 import param
-from panel.theme.fast import Fast
+from bokeh.themes import Theme as BokehTheme
+from panel.theme.fast import Fast, FastDefaultTheme
 from panel.viewable import Viewer
 
-from dashboard import serialization
+from dashboard import live, serialization
 from dashboard.config import ACCENT, FONT, TITLE
 from dashboard.contain import code_span, describe, log_failure
 from dashboard.datastore import DataStore
@@ -39,12 +40,29 @@ _RAW_CSS = f"""
 # Panel's Fast design minus its Google Fonts stylesheet; its scripts are bundled and served by
 # the server itself. The class must be *named* "Fast": Panel finds bundled files by the
 # lower-cased class name (``fast/js/fast_design.js``).
+class FastTheme(FastDefaultTheme):
+    """Panel's Fast light theme with one Bokeh theme for the whole process.
+
+    Panel's own makes a new :class:`bokeh.themes.Theme` each time it is asked, so every figure
+    a page shows, and every document, had its whole theme applied again (each themed default
+    of each model computed twice); one object lets Bokeh pass over what it already themed.
+    """
+
+    @property
+    def bokeh_theme(self) -> BokehTheme:  # type: ignore[override]
+        return BOKEH_THEME
+
+
+BOKEH_THEME: BokehTheme = FastDefaultTheme().bokeh_theme
+"""The Bokeh theme of every page and figure (:class:`FastTheme`)."""
+
 OfflineFast = type(
     "Fast",
     (Fast,),
     {
-        "__doc__": "The Fast design without web fonts.",
+        "__doc__": "The Fast design without web fonts, its light theme made once.",
         "_resources": {k: v for k, v in Fast._resources.items() if k != "font"},
+        "_themes": {**Fast._themes, "default": FastTheme},
     },
 )
 
@@ -66,6 +84,7 @@ def configure() -> None:
     hv.renderer("bokeh").webgl = False
     pn.config.throttled = True  # sliders update on release, not on every pixel of a drag
     serialization.install()  # patches to the browser without the defaults they leave out
+    live.use_theme(BOKEH_THEME)  # figures rendered themed, so that a page passes over them
 
 
 REFRESH_MS = 3000

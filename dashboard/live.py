@@ -38,11 +38,15 @@ from bokeh.models import (
     Scatter,
     Title,
 )
+from bokeh.themes import Theme
 from bokeh.util.serialization import make_id
 
 from dashboard.projection import MapFrame
 
-__all__ = ["LiveFigure", "LiveSeries", "link_ranges", "restyle", "render", "RenderCache", "RENDERS"]
+__all__ = [
+    "LiveFigure", "LiveSeries", "link_ranges", "restyle", "render", "RenderCache", "RENDERS",
+    "use_theme",
+]
 
 Element = hv.Element | Callable[[], hv.Element]
 """A HoloViews element, or a function making one (called only when it must be rendered)."""
@@ -109,6 +113,21 @@ def _column(spec: Any) -> str:
     return spec if isinstance(spec, str) else str(spec.field)
 
 
+_THEME: list[Theme] = []
+"""The Bokeh theme the server's pages apply to every figure (:func:`use_theme`), if any."""
+
+
+def use_theme(theme: Theme | None) -> None:
+    """Apply ``theme`` to every figure as it is rendered (None: no theme).
+
+    Panel applies its design's theme to every model of a figure a page shows; a figure that
+    carries that theme's values already (the same :class:`~bokeh.themes.Theme` object, and so
+    the same per-class dicts) is passed over, and so are its copies (:func:`_clone` shares
+    them). Without it, each session re-computed every themed default of every model.
+    """
+    _THEME[:] = [] if theme is None else [theme]
+
+
 def _render(element: Element, finish: Callable[[Model], object] | None = None) -> Model:
     """``element`` rendered to Bokeh, then changed in place by ``finish``.
 
@@ -118,12 +137,17 @@ def _render(element: Element, finish: Callable[[Model], object] | None = None) -
     HoloViews gives every glyph three copies of itself for these looks: about a sixth of a
     figure's models, each one built, walked, sent and re-created by the browser, for looks a
     map never shows (nothing selects its points) and a series shows alike.
+
+    The theme of :func:`use_theme` is applied to every model.
     """
     figure = hv.render(element() if callable(element) else element, backend="bokeh")
     for renderer in figure.select({"type": GlyphRenderer}):
         renderer.update(selection_glyph="auto", nonselection_glyph="auto", muted_glyph="auto")
     if finish is not None:
         finish(figure)
+    for theme in _THEME:
+        for model in figure.references():
+            theme.apply_to_model(model)
     return figure
 
 
@@ -140,6 +164,8 @@ _MODEL_STATE = frozenset(
     ("_id", "_document", "_temp_document", "_callbacks", "_event_callbacks", "_initialized")
 )
 _PROPERTY_STORES = ("_property_values", "_unstable_default_values", "_unstable_themed_values")
+_THEMED = "__themed_values__"
+"""Where :meth:`HasProps.apply_theme` keeps the theme's values: the theme's dict itself."""
 
 
 def _clone(models: list[Model]) -> list[Model]:
@@ -193,7 +219,9 @@ def _clone(models: list[Model]) -> list[Model]:
                     values[name]._register_owner(new, new.lookup(name))
             state[store] = values
         for name, value in model.__dict__.items():
-            if name not in _MODEL_STATE and name not in _PROPERTY_STORES:
+            if name == _THEMED:  # a theme's own dict, shared and never changed (Bokeh's rule)
+                state[name] = value
+            elif name not in _MODEL_STATE and name not in _PROPERTY_STORES:
                 state[name] = copied(value)
         state["_initialized"] = True
     return [twin[id(m)] for m in models]

@@ -13,7 +13,7 @@ import pytest
 import xarray as xr
 from bokeh.document import Document
 from bokeh.models import Image as BkImage
-from bokeh.models import MultiLine, Rect
+from bokeh.models import Axis, MultiLine, Rect
 
 from dashboard import geo
 from dashboard.compute import month_labels, order_timescales, symmetric_limit, upsample
@@ -877,6 +877,46 @@ def test_a_render_cache_copy_owns_its_values_and_tells_its_own_document(store):
     assert events and source.data["x"][0] == -1.0
     assert list(points_source(cache.render(element, key="k")).data["x"]) == before
     assert list(points_source(copies[1]).data["x"]) == before == [100.0, 110.0]
+
+
+def test_a_page_passes_over_the_theme_of_a_rendered_figure_and_its_copies(store, monkeypatch):
+    from bokeh.core.has_props import HasProps
+
+    from dashboard import app, live
+
+    wired = []
+    monkeypatch.setattr(live, "use_theme", wired.append, raising=False)
+    app.configure()
+    assert wired == [app.BOKEH_THEME]
+    # one Bokeh theme for every page (Panel's Fast makes a new one each time it is asked)
+    design = app.OfflineFast()
+    assert design.theme.bokeh_theme is app.OfflineFast().theme.bokeh_theme is app.BOKEH_THEME
+    monkeypatch.setattr(live, "_THEME", [app.BOKEH_THEME], raising=False)
+    trends = store.trends().sel(experiment="ssp245", season="JJA")
+
+    def element():
+        return map_image(trends["trend"], title="t", cmap="RdBu", clim=(-1, 1), clabel="x")
+
+    cache = RenderCache()
+    figures = [cache.render(element, key="themed") for _ in range(3)]  # rendered, then copies
+    applied = []  # the models a theme was applied to anew (each themed default re-computed)
+    apply = HasProps.apply_theme
+
+    def counted(self, values):
+        if self.themed_values() is not values and (values or self.themed_values()):
+            applied.append(type(self).__name__)
+        apply(self, values)
+
+    monkeypatch.setattr(HasProps, "apply_theme", counted)
+    for figure in figures:  # what a page does to a figure it shows
+        doc = Document()
+        doc.theme = design.theme.bokeh_theme
+        doc.add_root(figure)
+        design.apply_bokeh_theme_to_model(figure)
+    assert applied == [], sorted(set(applied))
+    # and each carries the theme's values
+    themed = app.BOKEH_THEME._json["attrs"]["Axis"]["major_label_text_color"]
+    assert {a.major_label_text_color for f in figures for a in f.select({"type": Axis})} == {themed}
 
 
 def test_a_copy_keeps_the_presentation_mode_it_was_rendered_in(store):
