@@ -134,6 +134,20 @@ def test_qdm_removes_a_shift_and_keeps_the_models_change():
     assert (adjusted - out).mean() == pytest.approx(0.05, abs=0.01)
 
 
+def test_nearest_level_is_argmin_of_the_distances_lower_on_a_tie():
+    rng = np.random.default_rng(3)
+    levels = np.sort(rng.uniform(0, 1, 50))
+    midpoints = (levels[:-1] + levels[1:]) / 2  # ties: the lower level
+    values = np.concatenate([rng.uniform(-0.2, 1.2, 5000), levels, midpoints, [-1.0, 2.0, 0.5]])
+    values = values.reshape(-1, 2)
+    expected = np.abs(values[..., None] - levels).argmin(axis=-1)
+    np.testing.assert_array_equal(bl.nearest_level(levels, values), expected)
+    np.testing.assert_array_equal(bl.nearest_level(levels[:1], values), np.zeros(values.shape))
+    quarters = np.array([0.0, 0.25, 0.5, 0.75, 1.0])  # exact ties
+    np.testing.assert_array_equal(bl.nearest_level(quarters, np.array([0.125, 0.375, 0.875])),
+                                  [0, 1, 3])
+
+
 def test_qdm_windows_cover_each_year_once_in_centred_30_year_windows():
     years = np.repeat(np.arange(2015, 2101), 12)
     windows = bl.qdm_windows(years)

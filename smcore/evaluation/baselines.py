@@ -51,6 +51,7 @@ __all__ = [
     "qdm_train",
     "qdm_windows",
     "qdm_adjust",
+    "nearest_level",
     "QDM_WINDOW_YEARS",
     "QDM_STEP_YEARS",
 ]
@@ -376,6 +377,19 @@ def _qdm_apply(af: np.ndarray, levels: np.ndarray, sim: np.ndarray, months: np.n
             pct = rankdata(v, axis=0, method="average", nan_policy="omit") / np.isfinite(v).sum(0)
             lo, hi = np.nanmin(pct, axis=0), np.nanmax(pct, axis=0)
             tau = hi * (pct - lo) / (hi - lo)
-        k = np.abs(np.nan_to_num(tau, nan=0.5)[..., None] - levels).argmin(axis=-1)
+        k = nearest_level(levels, np.nan_to_num(tau, nan=0.5))
         out[rows] = np.where(np.isfinite(tau), v + af[m][k, pixels], np.nan)
     return out
+
+
+def nearest_level(levels: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Index of the level nearest each value, the lower one on a tie, like
+    ``np.abs(values[..., None] - levels).argmin(-1)`` without its (..., levels) array.
+
+    ``levels`` (n,) strictly increasing; ``values`` any shape; the indices have its shape.
+    """
+    if levels.size == 1:
+        return np.zeros(values.shape, dtype=np.intp)
+    upper = np.searchsorted(levels, values, side="left").clip(1, levels.size - 1)
+    lower = upper - 1
+    return np.where(np.abs(values - levels[upper]) < np.abs(values - levels[lower]), upper, lower)
