@@ -12,8 +12,8 @@ import panel as pn
 import pytest
 import xarray as xr
 from bokeh.document import Document
-from bokeh.models import Image as BkImage
 from bokeh.models import Axis, MultiLine, Rect
+from bokeh.models import Image as BkImage
 
 from dashboard import geo
 from dashboard.compute import month_labels, order_timescales, symmetric_limit, upsample

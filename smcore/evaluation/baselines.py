@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
 import xarray as xr
+from scipy.stats import rankdata
 
 from smcore.regrid import linear_weights as bilinear_weights
 
@@ -383,9 +383,9 @@ def _qdm_apply(af: np.ndarray, levels: np.ndarray, sim: np.ndarray, months: np.n
 
 
 def nearest_level(levels: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Index of the level nearest each value, the lower one on a tie, like
-    ``np.abs(values[..., None] - levels).argmin(-1)`` without its (..., levels) array.
+    """Index of the level nearest each value, the lower one on a tie.
 
+    As ``np.abs(values[..., None] - levels).argmin(-1)``, without its (..., levels) array.
     ``levels`` (n,) strictly increasing; ``values`` any shape; the indices have its shape.
     """
     if levels.size == 1:
