@@ -160,6 +160,30 @@ def test_truth_metrics_score_each_scenario(evaluated):
     assert all(v["consistent_with_train_only"] for v in audit["statistics"].values())
 
 
+def test_experiments_scored_against_the_truth_side_by_side_score_as_one_at_a_time(
+    evaluated, tmp_path, monkeypatch
+):
+    """Two experiments scored at once (ev.TRUTH_WORKERS threads) give the tables of one at a
+    time; an experiment whose truth cannot be read stops the run with its file named."""
+    root, result = evaluated
+    assert ev.TRUTH_WORKERS > 1
+    one = tmp_path / "wd"
+    _, truth = make_workdir(one)
+    monkeypatch.setattr(smcore.assets, "tibetan_plateau_mask", _plateau_top_left)
+    monkeypatch.setattr(ev, "TRUTH_WORKERS", 1)
+    alone = ev.evaluate(tiny_config(), one, truth=truth, progress=False, use_qdm=False)
+    pd.testing.assert_frame_equal(alone.calibration, result.calibration, check_exact=True)
+    for name in ("truth_metrics.csv", "calibration.csv"):
+        assert (one / "evaluation" / name).read_bytes() == (root / "evaluation" / name).read_bytes()
+
+    monkeypatch.setattr(ev, "TRUTH_WORKERS", 2)
+    before = (one / "evaluation" / "truth_metrics.csv").read_bytes()
+    (truth / "truth_ssp245.nc").write_bytes(b"not a NetCDF file")
+    with pytest.raises(InputError, match="truth_ssp245.nc"):
+        ev.evaluate(tiny_config(), one, truth=truth, progress=False, use_qdm=False)
+    assert (one / "evaluation" / "truth_metrics.csv").read_bytes() == before
+
+
 def test_calibration_of_the_bias_corrected_members_is_scored_independently(evaluated):
     """calibration.csv: the bias-corrected models as an ensemble forecast, against the
     reference over the test months and the truth per experiment, recomputed here from the
