@@ -202,3 +202,35 @@ def test_model_change_ranges_and_the_partition_table():
     # internal variability dominates at first, the forced spread (model and scenario) at the end
     assert table.internal_fraction.iloc[0] > 0.9 and table.internal_fraction.iloc[-1] < 0.1
     assert np.isclose(table.internal.iloc[0], np.var(noise, axis=-1).mean(), rtol=0.1)
+
+
+def test_model_change_ranges_are_the_quantiles_of_each_models_own_change_rates():
+    import pandas as pd
+    import xarray as xr
+
+    from smcore.analysis.change import change_rates, model_change_ranges
+
+    rng = np.random.default_rng(4)
+
+    def series(time):
+        values = rng.uniform(0.1, 0.4, (5, 3, time.size))
+        return xr.DataArray(values, dims=("model", "region", "time"),
+                            coords={"model": list("abcde"), "region": ["n", "s", "w"],
+                                    "time": time})
+
+    hist = series(pd.date_range("1995-01-01", "2014-12-01", freq="MS"))
+    future = {e: series(pd.date_range("2015-01-01", "2100-12-01", freq="MS"))
+              for e in ("ssp1", "ssp5")}
+    periods = [(2021, 2040), (2071, 2100)]
+    ranges = model_change_ranges(hist, future, (1995, 2014), periods)
+    alone = pd.concat([
+        change_rates(hist.sel(model=m), {e: s.sel(model=m) for e, s in future.items()},
+                     (1995, 2014), periods).assign(model=m)
+        for m in hist["model"].values
+    ])
+    keys = ["experiment", "region", "period", "timescale"]
+    grouped = alone.groupby(keys, sort=False)["value"]
+    assert ranges[keys].values.tolist() == alone[alone.model == "a"][keys].values.tolist()
+    np.testing.assert_allclose(ranges["model_p05"], grouped.quantile(0.05).values, rtol=1e-12)
+    np.testing.assert_allclose(ranges["model_p95"], grouped.quantile(0.95).values, rtol=1e-12)
+    assert (ranges["n_models"] == 5).all() and len(ranges) == 2 * 3 * 2 * 17

@@ -129,24 +129,48 @@ def change_rates(
     DataFrame with columns ``experiment, region, period, timescale, value`` where
     ``value = 100 (mean_period − mean_baseline) / mean_baseline`` (percent).
     """
+    frames = [
+        _rate_frame(rate, exp, period)
+        for (exp, period), rate in _rates(historical, future, baseline, periods).items()
+    ]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RATE_COLUMNS)
+
+
+RATE_COLUMNS = ["experiment", "region", "period", "timescale", "value"]
+"""The columns of :func:`change_rates`."""
+
+
+def _rates(
+    historical: xr.DataArray,
+    future: Mapping[str, xr.DataArray],
+    baseline: tuple[int, int],
+    periods: Sequence[tuple[int, int]],
+) -> dict[tuple[str, str], xr.DataArray]:
+    """The percent changes ``(..., region, timescale)`` of each (experiment, "y0-y1") period.
+
+    The series may have leading dimensions (e.g. ``model``): each is a series of its own.
+    """
     base = timescale_means(historical, baseline)
-    rows = []
+    out = {}
     for exp, series in future.items():
         for y0, y1 in periods:
             fut = timescale_means(series, (y0, y1))
-            rate = 100.0 * (fut - base) / base
-            for region in rate["region"].values:
-                for ts in TIMESCALES:
-                    rows.append(
-                        {
-                            "experiment": exp,
-                            "region": str(region),
-                            "period": f"{y0}-{y1}",
-                            "timescale": ts,
-                            "value": float(rate.sel(region=region, timescale=ts)),
-                        }
-                    )
-    return pd.DataFrame(rows, columns=["experiment", "region", "period", "timescale", "value"])
+            out[(exp, f"{y0}-{y1}")] = 100.0 * (fut - base) / base
+    return out
+
+
+def _rate_frame(rate: xr.DataArray, experiment: str, period: str) -> pd.DataFrame:
+    """Rows of :func:`change_rates` from ``rate`` (region, timescale): region by region, in
+    :data:`TIMESCALES` order."""
+    values = rate.transpose("region", "timescale").sel(timescale=list(TIMESCALES)).values
+    regions = [str(r) for r in rate["region"].values]
+    return pd.DataFrame({
+        "experiment": [experiment] * values.size,
+        "region": [r for r in regions for _ in TIMESCALES],
+        "period": [period] * values.size,
+        "timescale": [str(t) for _ in regions for t in TIMESCALES],
+        "value": [float(v) for v in values.reshape(-1)],
+    }, columns=RATE_COLUMNS)
 
 
 def area_fractions(trends: xr.Dataset) -> pd.DataFrame:
@@ -264,11 +288,13 @@ def model_change_ranges(
     :func:`change_rates` (``experiment, region, period, timescale``) with ``model_p05`` and
     ``model_p95`` (percent; the quantiles over models, linear interpolation) and ``n_models``.
     """
-    parts = []
-    for model in historical["model"].values:
-        rates = change_rates(historical.sel(model=model),
-                             {e: s.sel(model=model) for e, s in future.items()}, baseline, periods)
-        parts.append(rates.assign(model=str(model)))
+    # every model at once: the means of 13 timescales per period, not per model and period
+    rates = _rates(historical, future, baseline, periods)
+    parts = [
+        _rate_frame(rate.sel(model=model), exp, period).assign(model=str(model))
+        for model in historical["model"].values
+        for (exp, period), rate in rates.items()
+    ]
     both = pd.concat(parts, ignore_index=True)
     keys = ["experiment", "region", "period", "timescale"]
     grouped = both.groupby(keys, sort=False)["value"]
