@@ -160,8 +160,10 @@ def _rates(
 
 
 def _rate_frame(rate: xr.DataArray, experiment: str, period: str) -> pd.DataFrame:
-    """Rows of :func:`change_rates` from ``rate`` (region, timescale): region by region, in
-    :data:`TIMESCALES` order."""
+    """Rows of :func:`change_rates` from ``rate`` (region, timescale), percent.
+
+    Region by region, each in :data:`TIMESCALES` order.
+    """
     values = rate.transpose("region", "timescale").sel(timescale=list(TIMESCALES)).values
     regions = [str(r) for r in rate["region"].values]
     return pd.DataFrame({
