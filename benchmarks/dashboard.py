@@ -147,9 +147,8 @@ def main(argv: list[str] | None = None) -> int:
 
     store.pixel_series = timed_series  # to split the explorer's series read from the rest
     other = "albers" if args.projection == "lonlat" else "lonlat"
-    tabs = app._tabs
 
-    def show_trends() -> None:
+    def show_trends(tabs=app._tabs) -> None:
         tabs.active = 3  # the Future trends tab on display (rebuilt: it was stale)
 
     months = list(store.param.month.objects)
@@ -208,13 +207,12 @@ def main(argv: list[str] | None = None) -> int:
     for view in app.views[1:]:
         render_tab(view, doc)
     ahead = app.store
-    tabs = app._tabs
     run([
         ("projection → other, drawn ahead", lambda: setattr(ahead, "projection", other)),
         (
             "projection → back, drawn ahead",
             lambda: setattr(ahead, "projection", args.projection),
-            show_trends,
+            lambda: show_trends(app._tabs),
         ),
     ])
     results["interactions"] = interactions

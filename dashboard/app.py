@@ -37,9 +37,6 @@ _RAW_CSS = f"""
 """
 
 
-# Panel's Fast design minus its Google Fonts stylesheet; its scripts are bundled and served by
-# the server itself. The class must be *named* "Fast": Panel finds bundled files by the
-# lower-cased class name (``fast/js/fast_design.js``).
 class FastTheme(FastDefaultTheme):
     """Panel's Fast light theme with one Bokeh theme for the whole process.
 
@@ -56,6 +53,9 @@ class FastTheme(FastDefaultTheme):
 BOKEH_THEME: BokehTheme = FastDefaultTheme().bokeh_theme
 """The Bokeh theme of every page and figure (:class:`FastTheme`)."""
 
+# Panel's Fast design minus its Google Fonts stylesheet; its scripts are bundled and served by
+# the server itself. The class must be *named* "Fast": Panel finds bundled files by the
+# lower-cased class name (``fast/js/fast_design.js``).
 OfflineFast = type(
     "Fast",
     (Fast,),

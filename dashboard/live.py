@@ -256,6 +256,14 @@ def _constant(spec: Any) -> Any:
     return spec
 
 
+def _looks(layers: np.ndarray) -> int:
+    """How many first rows of a merged glyph hold its layers' looks, from its ``layer`` column.
+
+    One per layer, before the points (:func:`merge_scatters`).
+    """
+    return int(layers.max()) + 1
+
+
 def merge_scatters(figure: Model) -> None:
     """Draw the Scatter layers of ``figure`` (a ``Plot``) with one glyph, in place.
 
@@ -408,7 +416,7 @@ class LiveFigure:
         old = renderer.data_source.data
         xname, yname = _column(renderer.glyph.x), _column(renderer.glyph.y)
         which = np.asarray(old[_LAYER])
-        n = int(which.max()) + 1  # rows 0…n-1: each layer's look (merge_scatters)
+        n = _looks(which)
         if len(points) > n:
             raise IndexError(f"{len(points)} layers of marks for a map with {n}")
         body = np.arange(n, which.size)
@@ -451,7 +459,8 @@ class LiveFigure:
         glyph = renderer.glyph
         x, y = np.asarray(data[_column(glyph.x)]), np.asarray(data[_column(glyph.y)])
         if self._merged:
-            mine = (np.asarray(data[_LAYER]) == layer) & ~np.isnan(x.astype(float))
+            which = np.asarray(data[_LAYER])
+            mine = (which == layer) & (np.arange(which.size) >= _looks(which))
             x, y = x[mine], y[mine]
         if self.frame is not None:
             return self.frame.inverse(x, y)
