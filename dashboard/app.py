@@ -16,6 +16,7 @@ from pathlib import Path
 import holoviews as hv
 import panel as pn
 import param
+from bokeh.document import Document
 from bokeh.themes import Theme as BokehTheme
 from panel.theme.fast import Fast, FastDefaultTheme
 from panel.viewable import Viewer
@@ -27,7 +28,7 @@ from dashboard.datastore import DataStore
 from dashboard.loaders import start_warm_up
 from dashboard.views import TABS, View
 
-__all__ = ["App", "create_app", "configure", "workdir_from_args", "OfflineFast", "REFRESH_MS"]
+__all__ = ["App", "Page", "create_app", "configure", "workdir_from_args", "OfflineFast", "REFRESH_MS"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,24 @@ OfflineFast = type(
         "_themes": {**Fast._themes, "default": FastTheme},
     },
 )
+
+
+class Page(pn.template.FastListTemplate):
+    """The Fast list template, its document's models collected once when it is served.
+
+    Panel adds the template's roots, links and theme one at a time, and Bokeh collects the
+    document's models again after each (nine walks over a few hundred models per page on the
+    default demo); held together they are collected once, when the page is complete.
+    """
+
+    def server_doc(
+        self, doc: Document | None = None, title: str | None = None, location: bool = True
+    ) -> Document:
+        target = doc if doc is not None else pn.state.curdoc
+        if target is None:
+            return super().server_doc(doc, title, location)
+        with target.models.freeze():
+            return super().server_doc(target, title, location)
 
 
 def configure() -> None:
@@ -184,9 +203,9 @@ class App(Viewer):
         self._tabs.param.watch(self._tab_shown, "active")
         return self._tabs
 
-    def template(self) -> pn.template.FastListTemplate:
+    def template(self) -> Page:
         """The page: title bar, shared controls in the sidebar, tabs in the main area."""
-        return pn.template.FastListTemplate(
+        return Page(
             title=TITLE,
             sidebar=[self.store],
             main=[self.tabs()],
@@ -198,6 +217,7 @@ class App(Viewer):
             theme_toggle=False,
             main_layout=None,
             design=OfflineFast,
+            busy_indicator=None,  # Panel's busy state is the process's, not this page's
         )
 
     def __panel__(self) -> pn.viewable.Viewable:
@@ -242,7 +262,7 @@ def sessions_started() -> int:
     return _SESSIONS[0]
 
 
-def create_app(workdir: str | Path) -> pn.template.FastListTemplate:
+def create_app(workdir: str | Path) -> Page:
     """The whole dashboard of one work directory, for one browser session.
 
     In a served session the page follows the work directory (:meth:`App.watch_workdir`).
@@ -254,7 +274,7 @@ def create_app(workdir: str | Path) -> pn.template.FastListTemplate:
         page = app.template()
     except Exception as exc:  # noqa: BLE001 - one session's page, not the server
         log_failure(log, f"the dashboard of {workdir}", exc)
-        return pn.template.FastListTemplate(
+        return Page(
             title=TITLE,
             main=[
                 pn.pane.Alert(
@@ -269,6 +289,7 @@ def create_app(workdir: str | Path) -> pn.template.FastListTemplate:
             font_url="",
             theme_toggle=False,
             design=OfflineFast,
+            busy_indicator=None,
         )
     app.watch_workdir()
     return page

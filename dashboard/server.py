@@ -31,6 +31,7 @@ __all__ = [
     "parse_basic_auth",
     "force_server_resources",
     "configure_logging",
+    "run_until_signalled",
 ]
 
 log = logging.getLogger(__name__)
@@ -174,7 +175,8 @@ def _prerender(loop: Any, root: Path, before: int) -> None:
     """:func:`dashboard.app.prerender` on the server's event loop ``loop``, where the sessions
     are built (HoloViews rendering is not shared between threads), one tab per callback and
     only while no page has begun since :func:`~dashboard.app.sessions_started` counted
-    ``before``, so that a visitor waits for one tab at most; a failure is one log line."""
+    ``before``, so that a visitor waits for one tab at most; a failure is one log line.
+    """
     from dashboard.app import prerender, sessions_started
     from dashboard.contain import log_failure
 
@@ -270,15 +272,50 @@ def serve(
         kwargs["ssl_certfile"] = str(ssl_certfile)
         if ssl_keyfile is not None:
             kwargs["ssl_keyfile"] = str(ssl_keyfile)
-    return pn.serve(
+    server = pn.serve(
         session,
         port=port,
         address=address,
         websocket_origin=origins,
         show=show,
-        start=start,
+        start=False,
         title=TITLE,
         verbose=False,
         liveness=True,
         **kwargs,
     )
+    if start:
+        run_until_signalled(server)
+    return server
+
+
+def run_until_signalled(server: Any) -> None:
+    """Run ``server`` until SIGTERM or SIGINT, then stop it and raise :class:`Interrupted`.
+
+    The signals are handled by the event loop, between its callbacks: raised inside one (a
+    page being built, a session's timer), the exception would be caught and logged with its
+    traceback by asyncio, and the server would go on running.
+    """
+    import signal
+
+    from smcore.errors import Interrupted
+
+    loop = server.io_loop.asyncio_loop
+    received: list[int] = []
+
+    def stop(signum: int) -> None:
+        received.append(signum)
+        server.io_loop.stop()
+
+    wanted = (signal.SIGTERM, signal.SIGINT)
+    for signum in wanted:
+        loop.add_signal_handler(signum, stop, signum)
+    try:
+        server.start()
+        server.io_loop.start()
+    finally:
+        for signum in wanted:
+            loop.remove_signal_handler(signum)
+    server.stop()
+    if received:
+        raise Interrupted(received[0])

@@ -13,6 +13,7 @@ the dashboard) uses on an existing work directory.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -192,6 +193,20 @@ class TrainingFolder:
         return self.root / "summary.json"
 
 
+@functools.lru_cache(maxsize=8)
+def _prepared_experiments(manifest: str, inode: int, size: int, mtime_ns: int) -> tuple[str, ...]:
+    """The experiments a manifest lists, in the study's order, read once per version of the file.
+
+    The manifest of the default demo is about half a megabyte; the dashboard asks for its
+    experiments every few seconds in every session. The file's inode, size and modification
+    time name its version (the pipeline replaces it by renaming a new file over it).
+    """
+    prepared = [str(e) for e in json.loads(Path(manifest).read_text()).get("experiments", [])]
+    rank = {e: i for i, e in enumerate(EXPERIMENTS)}
+    prepared.sort(key=lambda e: (rank.get(e, len(rank)), e))
+    return tuple(prepared)
+
+
 @dataclass(frozen=True)
 class WorkDir:
     """A work directory ``root`` and the fixed locations of its artifacts (:data:`ARTIFACTS`)."""
@@ -231,16 +246,16 @@ class WorkDir:
         in the study's order.
         """
         try:
-            manifest = json.loads(self.manifest.read_text())
+            st = self.manifest.stat()
+            prepared = list(
+                _prepared_experiments(str(self.manifest), st.st_ino, st.st_size, st.st_mtime_ns)
+            )
         except FileNotFoundError:
             raise InputError(
                 self.prepared, "no prepared data here: run `smcore prepare` first"
             ) from None
         except (OSError, json.JSONDecodeError) as exc:
             raise InputError(self.manifest, f"unreadable manifest: {exc}") from exc
-        prepared = [str(e) for e in manifest.get("experiments", [])]
-        rank = {e: i for i, e in enumerate(EXPERIMENTS)}
-        prepared.sort(key=lambda e: (rank.get(e, len(rank)), e))
         if wanted is None:
             return prepared
         missing = [e for e in wanted if e not in prepared]

@@ -246,3 +246,99 @@ def test_a_visitor_stops_the_drawing_ahead(served_workdir, fresh_panel):
     RENDERS.clear()
     _prerender(loop, served_workdir.root, sessions_started() - 1)
     assert RENDERS.misses == 0 and loop.queue == []
+
+
+# -- what one visitor's work costs the others -------------------------------------------------
+def test_one_visitors_work_sends_nothing_to_another_visitors_page(served_workdir, fresh_panel):
+    """Panel's busy state is one for the whole process: an indicator that follows it would be
+    patched in every open page whenever any page (or its timer) runs a callback."""
+    from bokeh.document import Document
+    from panel.util.parameters import edit_readonly
+
+    from dashboard.app import create_app
+
+    docs = []
+    for _ in range(2):
+        doc = Document()
+        create_app(served_workdir.root).server_doc(doc)
+        docs.append(doc)
+    changes: list[object] = []
+    for doc in docs:
+        doc.callbacks.on_change(changes.append)
+    for busy in (True, False):
+        with edit_readonly(pn.state):
+            pn.state.busy = busy  # what Panel does around a callback of some page
+    assert changes == []
+
+
+def test_a_page_collects_its_models_once(served_workdir, fresh_panel, monkeypatch):
+    """Bokeh collects a document's models again after each change; the page is made as one."""
+    import bokeh.model.util as model_util
+    from bokeh.document import Document
+    from bokeh.document.models import DocumentModelManager
+
+    from dashboard.app import create_app
+
+    walks = [0]
+    recompute = DocumentModelManager.recompute
+
+    def counted(self):
+        walks[0] += 1
+        recompute(self)
+
+    monkeypatch.setattr(DocumentModelManager, "recompute", counted)
+    doc = Document()
+    create_app(served_workdir.root).server_doc(doc)
+    assert walks[0] == 1
+    everything = model_util.collect_models(*doc.roots)
+    assert len(everything) > 100
+    assert {m.id for m in doc.models} == {m.id for m in everything}
+
+
+def test_sigterm_stops_the_server_even_while_it_builds_a_page(tmp_path):
+    """The signal lands while the event loop builds a page: the server still stops, with the
+    usual one line and exit status, and no traceback."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    wd = make_workdir(tmp_path / "w")
+    port = _free_port()
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smcore", "serve", "--workdir", str(wd.root), "--port", str(port)],
+        cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/liveness", timeout=2):
+                    break
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read()
+                time.sleep(0.2)
+
+        def page() -> None:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=60).read()
+            except OSError:
+                pass  # the server went away meanwhile
+
+        threading.Thread(target=page, daemon=True).start()
+        time.sleep(0.3)  # the page's session is being built on the event loop
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 128 + signal.SIGTERM, out[-3000:]
+    assert "Traceback" not in out, out[-3000:]
+    assert "smcore: interrupted by SIGTERM" in out
