@@ -34,10 +34,13 @@ server's peak resident memory is its ``VmHWM`` (Linux), children included by sam
 Why protocol clients and not browsers: on a 2-core machine 20 Chromium pages would spend the
 cores drawing canvases and measure the browsers, not the server; the server does the same
 work for a protocol client as for a browser (it builds the session, renders every model,
-serialises and sends every patch, and the client deserialises and applies them), and its
-latency is what the room waits for. Drawing in the browser adds a constant per page, measured
-by ``tests/test_browser.py``. The clients run in ``--clients`` processes (asyncio inside); their
-CPU time is printed so that a saturated client is visible.
+serialises and sends every patch), and its latency is what the room waits for. Drawing in the
+browser adds a constant per page, measured by ``tests/test_browser.py``. Each client keeps its
+page as the protocol's JSON (:class:`Page`: every model's type and attributes by id, patched as
+BokehJS patches its models) instead of building Bokeh's Python objects, which cost about a
+second of CPU per page: twenty visitors' browsers run on twenty machines, not on the server's
+two cores. The clients run in ``--clients`` processes (asyncio inside); their CPU time and the
+server's (in all, and during the sessions) are printed so that a saturated client is visible.
 
 Last line: ``dashboard_load sessions=N p95_s=… errors=… rss_gb=…`` (p95 over every timed
 interaction). Targets at N = 20 on a 2-core machine: p95 ≤ 2 s, no error, RSS ≤ 2 GB.
@@ -60,7 +63,6 @@ import tempfile
 import threading
 import time
 import urllib.request
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -155,23 +157,180 @@ class MemoryWatch:
 
 
 # -- one session ---------------------------------------------------------------------------
-def client_models() -> None:
-    """Make the page's custom Bokeh models known to this process (Panel loads them lazily)."""
-    import importlib
-    import pkgutil
+class Ref(str):
+    """A reference to a model of the page: its id."""
 
-    import panel.models
 
-    warnings.filterwarnings("ignore")  # bokeh: "reference already known" while patching
-    for info in pkgutil.iter_modules(panel.models.__path__):
-        try:
-            importlib.import_module(f"panel.models.{info.name}")
-        except Exception:  # noqa: BLE001, S112 - an optional dependency the page does not use
-            continue
+class Model:
+    """A read-only view of one model of a :class:`Page`: ``model.title``, ``model.renderers``.
+
+    An attribute the server did not send (left at Bokeh's default) reads as None.
+    """
+
+    def __init__(self, page: Page, ref: str) -> None:
+        self._page = page
+        self.id = Ref(ref)
+
+    @property
+    def type(self) -> str:
+        """The type name the protocol gives the model: ``Figure``, ``panel.models.tabs.Tabs``."""
+        return self._page.models[self.id][0]
+
+    def __getattr__(self, name: str) -> Any:
+        attributes = self._page.models[self.id][1]
+        return self._page.view(attributes.get(name))
+
+
+class Page:
+    """The page as the browser holds it: every model's type and attributes, by id.
+
+    Built from the server's ``PULL-DOC-REPLY`` and kept up to date with each ``PATCH-DOC``
+    (changed attributes, new column data, new models), as BokehJS does, but as plain JSON: the
+    client does not build Bokeh's Python objects, whose construction would cost the load
+    generator about a second of CPU per page on the server's own cores. References stay
+    references (:class:`Ref`); arrays sent as binary buffers become NumPy arrays.
+    """
+
+    def __init__(self) -> None:
+        self.models: dict[str, tuple[str, dict[str, Any]]] = {}
+        self.roots: list[Ref] = []
+
+    # -- what the server sends ------------------------------------------------------------
+    def load(self, doc: dict[str, Any], buffers: list[Any]) -> None:
+        """The document of a ``PULL-DOC-REPLY``."""
+        known = {b.id: b.to_bytes() for b in buffers}
+        self.roots = [self.decode(root, known) for root in doc.get("roots", [])]
+
+    def apply(self, events: list[dict[str, Any]], buffers: list[Any]) -> None:
+        """The events of a ``PATCH-DOC``, in order."""
+        known = {b.id: b.to_bytes() for b in buffers}
+        for event in events:
+            kind = event.get("kind")
+            if kind == "ModelChanged":
+                new = self.decode(event["new"], known)
+                self.models[event["model"]["id"]][1][event["attr"]] = new
+            elif kind == "ColumnDataChanged":
+                data = self.decode(event["data"], known)
+                attrs = self.models[event["model"]["id"]][1]
+                cols = event.get("cols")
+                attrs["data"] = data if cols is None else {**attrs.get("data", {}), **data}
+            elif kind == "ColumnsStreamed":
+                import numpy as np
+
+                data = self.decode(event["data"], known)
+                old = self.models[event["model"]["id"]][1].setdefault("data", {})
+                for col, values in data.items():
+                    both = np.concatenate([np.asarray(old.get(col, [])), np.asarray(values)])
+                    rollover = event.get("rollover")
+                    old[col] = both[-rollover:] if rollover else both
+            elif kind == "ColumnsPatched":
+                patches = self.decode(event["patches"], known)
+                data = self.models[event["model"]["id"]][1].get("data", {})
+                for col, changes in patches.items():
+                    for index, value in changes:
+                        if isinstance(index, int):
+                            data[col][index] = value
+            elif kind == "RootAdded":
+                self.roots.append(self.decode(event["model"], known))
+            elif kind == "RootRemoved":
+                gone = event["model"]["id"]
+                self.roots = [r for r in self.roots if r != gone]
+
+    def decode(self, value: Any, buffers: dict[str, bytes]) -> Any:
+        """A serialised value: new models registered (and referenced), arrays decoded."""
+        if isinstance(value, list):
+            return [self.decode(v, buffers) for v in value]
+        if not isinstance(value, dict):
+            return value
+        kind = value.get("type")
+        if kind is None:
+            if "id" in value and len(value) == 1:
+                return Ref(value["id"])
+            return {k: self.decode(v, buffers) for k, v in value.items()}
+        if kind == "object" and "id" in value:
+            ref = Ref(value["id"])
+            attributes = {
+                k: self.decode(v, buffers) for k, v in value.get("attributes", {}).items()
+            }
+            if ref in self.models:
+                self.models[ref][1].update(attributes)
+            else:
+                self.models[ref] = (value["name"], attributes)
+            return ref
+        if kind == "ref":
+            return Ref(value["id"])
+        if kind == "number":
+            return float(value["value"]) if isinstance(value["value"], str) else value["value"]
+        if kind in ("array", "set"):
+            return [self.decode(v, buffers) for v in value.get("entries", [])]
+        if kind == "map":
+            return {
+                self.decode(k, buffers): self.decode(v, buffers)
+                for k, v in value.get("entries", [])
+            }
+        if kind == "bytes":
+            data = value["data"]
+            if isinstance(data, str):
+                import base64
+                import gzip
+
+                return gzip.decompress(base64.b64decode(data))
+            if hasattr(data, "to_bytes"):  # a message made here, not received
+                return data.to_bytes()
+            return buffers[data["id"]]
+        if kind in ("ndarray", "typed_array"):
+            import numpy as np
+
+            raw = self.decode(value["array"], buffers)
+            if isinstance(raw, bytes):
+                array = np.frombuffer(raw, dtype=value["dtype"]).copy()
+                if value.get("order", sys.byteorder) != sys.byteorder:
+                    array.byteswap(inplace=True)
+            else:
+                array = np.asarray(raw, dtype=value["dtype"])
+            shape = value.get("shape")
+            return array.reshape(shape) if shape and len(shape) > 1 else array
+        return {k: self.decode(v, buffers) for k, v in value.items()}
+
+    # -- what the page shows --------------------------------------------------------------
+    def view(self, value: Any) -> Any:
+        """``value`` with references as :class:`Model` views (lists and dicts one level)."""
+        if isinstance(value, Ref):
+            return Model(self, value)
+        if isinstance(value, list):
+            return [Model(self, v) if isinstance(v, Ref) else v for v in value]
+        return value
+
+    def reachable(self, start: Ref | None = None) -> list[Model]:
+        """The models of the page (or under ``start``), each once: what the browser shows."""
+        seen: set[str] = set()
+        order: list[Model] = []
+        stack: list[Any] = [start] if start is not None else list(reversed(self.roots))
+        while stack:
+            value = stack.pop()
+            if isinstance(value, Ref):
+                if value in seen or value not in self.models:
+                    continue
+                seen.add(value)
+                order.append(Model(self, value))
+                stack.extend(reversed(list(self.models[value][1].values())))
+            elif isinstance(value, list):
+                stack.extend(reversed(value))
+            elif isinstance(value, dict):
+                stack.extend(reversed(list(value.values())))
+        return order
+
+    def select(self, *types: str) -> list[Model]:
+        """The page's models whose type name ends with one of ``types``."""
+        return [m for m in self.reachable() if m.type.split(".")[-1] in types]
 
 
 class Failed(Exception):
     """An interaction that did not complete (timeout, lost connection, an error on the page)."""
+
+
+PLOTS = ("Plot", "Figure", "GMap", "GMapPlot")
+TEXTS = ("Div", "Paragraph", "PreText", "HTML", "Markdown")
 
 
 class Session:
@@ -180,14 +339,12 @@ class Session:
     def __init__(self, url: str, timeout: float) -> None:
         self.url = url
         self.timeout = timeout
-        self.doc: Any = None
+        self.page = Page()
 
     async def open(self) -> None:
         """Connect, pull the page's document and tell the server that it is displayed."""
         from bokeh.client.session import ClientSession
         from bokeh.client.websocket import WebSocketClientConnectionWrapper
-        from bokeh.document import Document
-        from bokeh.events import DocumentReady
         from bokeh.protocol import Protocol
         from bokeh.protocol.receiver import Receiver
         from tornado.httpclient import HTTPRequest
@@ -214,16 +371,27 @@ class Session:
                 raise Failed(f"server error: {reply.content.get('text')}")
             if reply.msgtype == "PULL-DOC-REPLY":
                 break
-        self.doc = Document()
-        reply.push_to_document(self.doc)
-        self.doc.callbacks.on_change_dispatch_to(self)
-        self.doc.callbacks.send_event(DocumentReady())
+        if "doc" not in reply.content:
+            raise Failed("no document in the server's PULL-DOC-REPLY")
+        self.page.load(reply.content["doc"], reply.buffers)
+        self._event("document_ready", {"type": "map"})
 
-    def _document_patched(self, event: Any) -> None:  # bokeh calls this for a client change
-        if event.setter is self:
-            return  # a change the server sent
-        message = self.protocol.create("PATCH-DOC", [event])
+    def _send(self, events: list[dict[str, Any]]) -> None:
+        from bokeh.protocol.messages.patch_doc import patch_doc
+
+        message = patch_doc(patch_doc.create_header(), {}, {"events": events})
         asyncio.ensure_future(message.send(self.ws))
+
+    def _event(self, name: str, values: dict[str, Any]) -> None:
+        """A UI event (``document_ready``, ``tap``) sent as BokehJS sends it."""
+        data = {"type": "event", "name": name, "values": values}
+        self._send([{"kind": "MessageSent", "msg_type": "bokeh_event", "msg_data": data}])
+
+    def set(self, model: Model, attr: str, value: Any) -> None:
+        """A widget's change: ``model.attr = value`` here and on the server."""
+        self.page.models[model.id][1][attr] = value
+        change = {"kind": "ModelChanged", "model": {"id": model.id}, "attr": attr, "new": value}
+        self._send([change])
 
     async def _pop(self, timeout: float) -> Any:
         while True:
@@ -249,28 +417,21 @@ class Session:
             except TimeoutError:
                 continue
             if message.msgtype == "PATCH-DOC":
-                message.apply_to_document(self.doc, self)
+                self.page.apply(message.content.get("events", []), message.buffers)
             elif message.msgtype == "ERROR":
                 raise Failed(f"{what}: server error: {message.content.get('text')}")
 
-    def click(self, figure: Any, x: float, y: float) -> None:
+    def click(self, figure: Model, x: float, y: float) -> None:
         """A click on ``figure`` at data coordinates (x, y), sent as the browser sends it."""
-        from bokeh.events import Tap
-
-        tap = Tap(figure, sx=0.0, sy=0.0, x=x, y=y)
-        point = {"sx": 0.0, "sy": 0.0, "x": x, "y": y}
         keys = {"shift": False, "ctrl": False, "alt": False}
-        # bokeh's Python events serialise only their model; the browser sends the point too
-        tap.event_values = lambda: {"model": figure, **point, "modifiers": keys}  # type: ignore[method-assign]
-        self.doc.callbacks.send_event(tap)
+        point = [["sx", 0.0], ["sy", 0.0], ["x", x], ["y", y], ["modifiers", keys]]
+        self._event("tap", {"type": "map", "entries": [["model", {"id": figure.id}], *point]})
 
     def failure(self) -> str:
         """The text of an error panel or notice visible on the page ('' if none)."""
-        from bokeh.models import Markup
-
-        for model in self.doc.select({"type": Markup}):
-            text = str(getattr(model, "text", "") or "")
-            if model.visible and any(marker in text for marker in FAILURE_TEXT):
+        for model in self.page.select(*TEXTS):
+            text = str(model.text or "")
+            if model.visible is not False and any(marker in text for marker in FAILURE_TEXT):
                 return re.sub(r"<[^>]+>|&\w+;", " ", text)[:300]
         return ""
 
@@ -281,48 +442,46 @@ class Session:
             pass
 
     # -- what is on the page --------------------------------------------------------------
-    def tabs(self) -> Any:
-        from bokeh.models import Tabs
-
-        return next(iter(self.doc.select({"type": Tabs})))
+    def tabs(self) -> Model:
+        found = self.page.select("Tabs")
+        if not found:
+            raise Failed("no tabs on the page")
+        return found[0]
 
     def plots_in_tab(self, title: str) -> int:
-        from bokeh.models import Plot
-
         tabs = self.tabs()
-        index = [t.title for t in tabs.tabs].index(title)
-        return len(list(tabs.tabs[index].child.select({"type": Plot})))
+        panels = tabs.tabs
+        index = [t.title for t in panels].index(title)
+        under = self.page.reachable(panels[index].id)
+        return sum(1 for m in under if m.type.split(".")[-1] in PLOTS)
 
-    def figure(self, prefix: str) -> Any:
-        from bokeh.models import Plot
-
-        for plot in self.doc.select({"type": Plot}):
-            if plot.title is not None and str(plot.title.text).startswith(prefix):
+    def figure(self, prefix: str) -> Model:
+        for plot in self.page.select(*PLOTS):
+            title = plot.title
+            text = title.text if isinstance(title, Model) else title
+            if text is not None and str(text).startswith(prefix):
                 return plot
         raise Failed(f"no plot titled {prefix!r} on the page")
 
     def title(self, prefix: str) -> str:
-        return str(self.figure(prefix).title.text)
+        title = self.figure(prefix).title
+        return str(title.text if isinstance(title, Model) else title)
 
     def label(self, name: str) -> str:
         """The value a discrete slider shows: ``Month: <b>2009-07</b>`` → ``2009-07``."""
-        from bokeh.models import Div
-
-        for div in self.doc.select({"type": Div}):
-            m = re.match(rf"{name}: <b>(.*)</b>", str(div.text))
+        for div in self.page.select("Div"):
+            m = re.match(rf"{name}: <b>(.*)</b>", str(div.text or ""))
             if m:
                 return m.group(1)
         raise Failed(f"no {name} slider on the page")
 
-    def slider(self, name: str) -> Any:
+    def slider(self, name: str) -> Model:
         """The Bokeh slider of the discrete slider labelled ``name`` (Month, Scenario)."""
-        from bokeh.models import Column, Div, Slider
-
-        for col in self.doc.select({"type": Column}):
-            kids = list(col.children)
-            if any(isinstance(k, Div) and str(k.text).startswith(f"{name}: ") for k in kids):
+        for col in self.page.select("Column"):
+            kids = [k for k in (col.children or []) if isinstance(k, Model)]
+            if any(k.type == "Div" and str(k.text or "").startswith(f"{name}: ") for k in kids):
                 for k in kids:
-                    if isinstance(k, Slider):
+                    if k.type == "Slider":
                         return k
         raise Failed(f"no {name} slider on the page")
 
@@ -335,13 +494,17 @@ def _shift_month(label: str, months: int) -> str:
 
 async def visit(k: int, url: str, opts: dict[str, Any], start_at: float) -> list[tuple]:
     """Session ``k``: page, tabs, then rounds of month, scenario and cell. Records
-    ``(session, kind, seconds or None, error)``."""
+    ``(session, kind, seconds or None, error, began)`` (``began``: seconds since the client's
+    first session was due)."""
     import numpy as np
-    from bokeh.models import Image, RadioButtonGroup
 
     rng = random.Random(opts["seed"] * 1000 + k)
     records: list[tuple] = []
     session = Session(url, opts["timeout"])
+
+    def at(t0: float) -> float:
+        """When an interaction began: seconds since the first session of this client began."""
+        return round(t0 - time.perf_counter() + time.monotonic() - opts["t_start"], 3)
 
     async def think() -> None:
         await asyncio.sleep(opts["think"] * rng.uniform(0.5, 1.5))
@@ -352,9 +515,9 @@ async def visit(k: int, url: str, opts: dict[str, Any], start_at: float) -> list
             act()
             await session.until(done, kind)
         except (TimeoutError, Failed, OSError) as exc:
-            records.append((k, kind, None, f"{type(exc).__name__}: {exc}"))
+            records.append((k, kind, None, f"{type(exc).__name__}: {exc}", at(t0)))
             return False
-        records.append((k, kind, time.perf_counter() - t0, ""))
+        records.append((k, kind, time.perf_counter() - t0, "", at(t0)))
         return True
 
     await asyncio.sleep(max(0.0, start_at - time.monotonic()))
@@ -363,10 +526,10 @@ async def visit(k: int, url: str, opts: dict[str, Any], start_at: float) -> list
         await session.open()
         await session.until(lambda: session.figure("CMIP6_DL ·") is not None, "page")
     except (TimeoutError, Failed, OSError) as exc:
-        records.append((k, "page", None, f"{type(exc).__name__}: {exc}"))
+        records.append((k, "page", None, f"{type(exc).__name__}: {exc}", at(t0)))
         session.close()
         return records
-    records.append((k, "page", time.perf_counter() - t0, ""))
+    records.append((k, "page", time.perf_counter() - t0, "", at(t0)))
     try:
         for tab in TAB_ORDER:
             await think()
@@ -374,7 +537,7 @@ async def visit(k: int, url: str, opts: dict[str, Any], start_at: float) -> list
             index = [t.title for t in tabs.tabs].index(tab)
             await timed(
                 "tab",
-                lambda index=index, tabs=tabs: setattr(tabs, "active", index),
+                lambda index=index, tabs=tabs: session.set(tabs, "active", index),
                 lambda tab=tab: session.plots_in_tab(tab) >= TABS[tab],
             )
         for r in range(opts["rounds"]):
@@ -388,8 +551,8 @@ async def visit(k: int, url: str, opts: dict[str, Any], start_at: float) -> list
             expected = _shift_month(session.label("Month"), target - int(slider.value))
 
             def move(slider: Any = slider, target: int = target) -> None:
-                slider.value = target
-                slider.set_from_json("value_throttled", target)
+                session.set(slider, "value", target)  # while dragging
+                session.set(slider, "value_throttled", target)  # on release
 
             await timed(
                 "month", move, lambda e=expected: f" {e} " in session.title("CMIP6_DL ·") + " "
@@ -398,15 +561,15 @@ async def visit(k: int, url: str, opts: dict[str, Any], start_at: float) -> list
             await think()
             before = session.title("CMIP6_DL ·")
             if r == 0:
-                period = next(iter(session.doc.select({"type": RadioButtonGroup})))
-                change = lambda period=period: setattr(period, "active", 1)  # noqa: E731
+                period = session.page.select("RadioButtonGroup")[0]
+                change = lambda period=period: session.set(period, "active", 1)  # noqa: E731
             else:
                 scen = session.slider("Scenario")
                 nxt = (int(scen.value) + 1 + rng.randrange(int(scen.end))) % (int(scen.end) + 1)
 
                 def change(scen: Any = scen, nxt: int = nxt) -> None:
-                    scen.value = nxt
-                    scen.set_from_json("value_throttled", nxt)
+                    session.set(scen, "value", nxt)
+                    session.set(scen, "value_throttled", nxt)
 
             def switched(before: str = before) -> bool:
                 title = session.title("CMIP6_DL ·")
@@ -418,7 +581,7 @@ async def visit(k: int, url: str, opts: dict[str, Any], start_at: float) -> list
             # cell: a land cell of this session's own on the CMIP6_DL map
             await think()
             fig = session.figure("CMIP6_DL ·")
-            image = next(r for r in fig.renderers if isinstance(getattr(r, "glyph", None), Image))
+            image = next(r for r in fig.renderers if r.glyph and r.glyph.type == "Image")
             data = image.data_source.data
             values = np.asarray(data["image"][0])
             land = np.argwhere(np.isfinite(values))
@@ -440,7 +603,7 @@ async def visit(k: int, url: str, opts: dict[str, Any], start_at: float) -> list
                 ),
             )
     except Failed as exc:  # the page lost something it needs: the rest cannot run
-        records.append((k, "session", None, str(exc)))
+        records.append((k, "session", None, str(exc), None))
     finally:
         session.close()
     return records
@@ -448,7 +611,6 @@ async def visit(k: int, url: str, opts: dict[str, Any], start_at: float) -> list
 
 def client(indices: list[int], url: str, opts: dict[str, Any], t_start: float) -> dict[str, Any]:
     """A client process: its sessions concurrently on one event loop."""
-    client_models()
 
     async def run() -> list[tuple]:
         n = opts["sessions"]
@@ -457,6 +619,7 @@ def client(indices: list[int], url: str, opts: dict[str, Any], t_start: float) -
         done = await asyncio.gather(*visits)
         return [r for rs in done for r in rs]
 
+    opts = {**opts, "t_start": t_start}
     records = asyncio.run(run())
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {"records": records, "cpu_s": usage.ru_utime + usage.ru_stime}
@@ -464,7 +627,6 @@ def client(indices: list[int], url: str, opts: dict[str, Any], t_start: float) -
 
 def warm(url: str, timeout: float) -> None:
     """One unmeasured session opening every tab of the load (the presenter checks the page)."""
-    client_models()
 
     async def go() -> None:
         session = Session(url, timeout)
@@ -472,7 +634,7 @@ def warm(url: str, timeout: float) -> None:
         await session.until(lambda: session.figure("CMIP6_DL ·") is not None, "page")
         for tab in TAB_ORDER:
             tabs = session.tabs()
-            tabs.active = [t.title for t in tabs.tabs].index(tab)
+            session.set(tabs, "active", [t.title for t in tabs.tabs].index(tab))
             await session.until(lambda tab=tab: session.plots_in_tab(tab) >= TABS[tab], tab)
         session.close()
 
@@ -533,6 +695,7 @@ def main(argv: list[str] | None = None) -> int:
     memory = MemoryWatch(server.pid)
     url = f"ws://127.0.0.1:{port}/ws"
     results: dict[str, Any] = {"workdir": str(workdir), "sessions": args.sessions}
+    cpu_before = float("nan")
     try:
         print(f"server answering after {time.perf_counter() - t:.1f} s")
         if not args.no_warm:
@@ -544,6 +707,8 @@ def main(argv: list[str] | None = None) -> int:
             "timeout": args.timeout, "seed": args.seed, "ramp": args.ramp,
         }  # fmt: skip
         load_before = load_average()
+        times = memory.proc.cpu_times()
+        cpu_before = times.user + times.system
         n_clients = max(1, min(args.clients, args.sessions))
         groups = [list(range(c, args.sessions, n_clients)) for c in range(n_clients)]
         ctx = multiprocessing.get_context("spawn")
@@ -555,6 +720,11 @@ def main(argv: list[str] | None = None) -> int:
         wall = time.perf_counter() - t
         load_after = load_average()
     finally:
+        try:
+            times = memory.proc.cpu_times()
+            server_cpu = times.user + times.system
+        except Exception:  # noqa: BLE001 - the server ended
+            server_cpu = float("nan")
         rss = memory.stop()
         server.terminate()
         try:
@@ -591,7 +761,10 @@ def main(argv: list[str] | None = None) -> int:
     if tracebacks:
         print(f"  error: {tracebacks} traceback(s) in the server log:\n{server_log[-3000:]}")
     client_cpu = [round(out["cpu_s"], 1) for out in outs]
-    print(f"client processes' CPU time: {client_cpu} s")
+    print(
+        f"client processes' CPU time: {client_cpu} s; server's: {server_cpu:.1f} s, "
+        f"{server_cpu - cpu_before:.1f} s of it during the sessions"
+    )
     print(
         f"server peak RSS {rss_gb:.2f} GB (target ≤ {TARGET_RSS_GB} GB); p95 {p95:.2f} s "
         f"(target ≤ {TARGET_P95_S} s)"
@@ -614,6 +787,12 @@ def main(argv: list[str] | None = None) -> int:
         error_details=[f"session {r[0]} {r[1]}: {r[3]}" for r in errors],
         tracebacks=tracebacks,
         client_cpu_s=client_cpu,
+        server_cpu_s=round(server_cpu, 1),
+        server_cpu_sessions_s=round(server_cpu - cpu_before, 1),
+        records=[
+            {"session": r[0], "kind": r[1], "began_s": r[4], "seconds": r[2], "error": r[3]}
+            for r in records
+        ],
         wall_s=round(wall, 1),
     )
     if args.json:

@@ -38,3 +38,68 @@ def test_train_throughput_runs_without_the_file_stack() -> None:
     assert any(line.startswith("precision: fp32 (default layout), passes of 4 months") for line in lines), lines
     share = r"ceiling share: the project loop \(fp32\) reaches \d+% of the fp32 ceiling"
     assert any(re.match(share, line) for line in lines), lines
+
+
+# -- the load generator's page (benchmarks/dashboard_load.py) --------------------------------
+def _load_client():
+    import importlib.util
+
+    path = ROOT / "benchmarks" / "dashboard_load.py"
+    spec = importlib.util.spec_from_file_location("dashboard_load", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_load_clients_page_follows_the_servers_document() -> None:
+    """The JSON page a load client keeps is what Bokeh's protocol says the document is."""
+    import numpy as np
+    from bokeh.document import Document
+    from bokeh.models import Column, ColumnDataSource, Div, Slider, TabPanel, Tabs
+    from bokeh.plotting import figure
+    from bokeh.protocol import Protocol
+
+    load = _load_client()
+    image = np.arange(12, dtype="float32").reshape(3, 4)
+    image[0, 0] = np.nan
+    columns = {"image": [image], "x": [70.0], "y": [15.0], "dw": [4.0], "dh": [3.0]}
+    source = ColumnDataSource(columns)
+    fig = figure(title="CMIP6_DL · 2000-01")
+    fig.image(image="image", x="x", y="y", dw="dw", dh="dh", source=source)
+    slider = Slider(start=0, end=11, value=0, title="")
+    tabs = Tabs(tabs=[TabPanel(title="Explorer", child=fig), TabPanel(title="Other", child=Div())])
+    doc = Document()
+    doc.add_root(Column(Div(text="Month: <b>2000-01</b>"), slider))
+    doc.add_root(tabs)
+
+    session = load.Session("ws://unused", 1.0)
+    reply = Protocol().create("PULL-DOC-REPLY", "req", doc)
+    session.page.load(reply.content["doc"], reply.buffers)
+    assert reply.buffers  # the image went as a binary buffer
+    assert session.title("CMIP6_DL ·") == "CMIP6_DL · 2000-01"
+    assert session.label("Month") == "2000-01"
+    assert session.slider("Month").end == 11
+    assert [t.title for t in session.tabs().tabs] == ["Explorer", "Other"]
+    assert session.plots_in_tab("Explorer") == 1 and session.plots_in_tab("Other") == 0
+    glyph = next(r for r in session.figure("CMIP6").renderers if r.glyph.type == "Image")
+    np.testing.assert_array_equal(glyph.data_source.data["image"][0], image)
+
+    # what the server sends when the page changes: new values, new data, a new model
+    events: list = []
+    doc.callbacks.on_change(events.append)
+    fig.title.text = "CMIP6_DL · 2000-02"
+    source.data = {**source.data, "image": [image * 2]}
+    tabs.tabs[1].child = figure(title="Cell 30.00°N 100.00°E")
+    patch = Protocol().create("PATCH-DOC", events)
+    session.page.apply(patch.content["events"], patch.buffers)
+    assert session.title("CMIP6_DL ·") == "CMIP6_DL · 2000-02"
+    assert session.title("Cell ") == "Cell 30.00°N 100.00°E"
+    assert session.plots_in_tab("Other") == 1
+    np.testing.assert_array_equal(glyph.data_source.data["image"][0], image * 2)
+    # a model no longer on the page is not found
+    events.clear()
+    tabs.tabs[1].child = Div()
+    patch = Protocol().create("PATCH-DOC", events)
+    session.page.apply(patch.content["events"], patch.buffers)
+    assert session.plots_in_tab("Other") == 0
+    assert all(not p.title.text.startswith("Cell ") for p in session.page.select("Figure"))
