@@ -5,6 +5,7 @@ Nothing here reads files or builds plots; inputs and outputs are numpy / xarray 
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Iterable, Sequence
 
@@ -63,8 +64,24 @@ def point_series(coarse: xr.DataArray, lat: float, lon: float) -> np.ndarray:
 
 
 def month_labels(time: Sequence | np.ndarray | pd.Index) -> list[str]:
-    """``YYYY-MM`` label of each time step (mid-month or first-of-month alike)."""
-    return [f"{t.year:04d}-{t.month:02d}" for t in pd.DatetimeIndex(np.asarray(time))]
+    """``YYYY-MM`` label of each time step (mid-month or first-of-month alike).
+
+    The labels of a ``datetime64`` axis are made once per axis (the explorer asks for the same
+    product's 1,000 labels several times per month shown); a new list is returned each time.
+    """
+    values = np.asarray(time)
+    if values.dtype.kind == "M":
+        return list(_labels_of(values.dtype.str, values.tobytes()))
+    return _labels(values)
+
+
+def _labels(values: np.ndarray) -> list[str]:
+    return [f"{t.year:04d}-{t.month:02d}" for t in pd.DatetimeIndex(values)]
+
+
+@functools.lru_cache(maxsize=64)
+def _labels_of(dtype: str, raw: bytes) -> tuple[str, ...]:
+    return tuple(_labels(np.frombuffer(raw, dtype=dtype)))
 
 
 def order_timescales(labels: Iterable[str]) -> list[str]:

@@ -117,6 +117,19 @@ def test_compute_helpers():
     )  # clamped edges
 
 
+def test_month_labels_are_made_once_per_time_axis():
+    from dashboard import compute
+
+    compute._labels_of.cache_clear()
+    time = pd.date_range("1950-01-16", periods=1032, freq="MS").values
+    first = month_labels(time)
+    assert first[0] == "1950-02" and first[-1] == "2036-01" and len(first) == 1032
+    first.append("a caller's change")  # reaches no later caller
+    assert month_labels(time.copy()) == first[:-1]
+    assert compute._labels_of.cache_info().misses == 1
+    assert month_labels(time[:3].astype("datetime64[s]")) == ["1950-02", "1950-03", "1950-04"]
+
+
 def test_merge_lines_clips_and_separates():
     merged = geo.merge_lines(LINES["tibetan_plateau"], extent=(70, 140, 15, 55))
     assert merged.shape == (3, 2) and np.isfinite(merged).all()
