@@ -294,7 +294,7 @@ class Page:
 
     # -- what the page shows --------------------------------------------------------------
     def view(self, value: Any) -> Any:
-        """``value`` with references as :class:`Model` views (lists and dicts one level)."""
+        """``value`` with references as :class:`Model` views (in a list too, one level)."""
         if isinstance(value, Ref):
             return Model(self, value)
         if isinstance(value, list):
@@ -313,16 +313,24 @@ class Page:
                     continue
                 seen.add(value)
                 order.append(Model(self, value))
-                stack.extend(reversed(list(self.models[value][1].values())))
+                stack.extend(_containers(self.models[value][1].values()))
             elif isinstance(value, list):
-                stack.extend(reversed(value))
+                stack.extend(_containers(value))
             elif isinstance(value, dict):
-                stack.extend(reversed(list(value.values())))
+                stack.extend(_containers(value.values()))
         return order
 
     def select(self, *types: str) -> list[Model]:
         """The page's models whose type name ends with one of ``types``."""
         return [m for m in self.reachable() if m.type.split(".")[-1] in types]
+
+
+def _containers(values: Any) -> list[Any]:
+    """The references, lists and dicts among ``values``, last first (a walk's stack order).
+
+    Numbers and strings, such as a series' thousands of values, are not pushed.
+    """
+    return [v for v in reversed(list(values)) if isinstance(v, (Ref, list, dict))]
 
 
 class Failed(Exception):
@@ -331,6 +339,13 @@ class Failed(Exception):
 
 PLOTS = ("Plot", "Figure", "GMap", "GMapPlot")
 TEXTS = ("Div", "Paragraph", "PreText", "HTML", "Markdown")
+
+
+def _title(plot: Model) -> str:
+    """A plot's title text ('' without one); the title is a model or, unset, a string."""
+    title = plot.title
+    text = title.text if isinstance(title, Model) else title
+    return "" if text is None else str(text)
 
 
 class Session:
@@ -457,15 +472,12 @@ class Session:
 
     def figure(self, prefix: str) -> Model:
         for plot in self.page.select(*PLOTS):
-            title = plot.title
-            text = title.text if isinstance(title, Model) else title
-            if text is not None and str(text).startswith(prefix):
+            if _title(plot).startswith(prefix):
                 return plot
         raise Failed(f"no plot titled {prefix!r} on the page")
 
     def title(self, prefix: str) -> str:
-        title = self.figure(prefix).title
-        return str(title.text if isinstance(title, Model) else title)
+        return _title(self.figure(prefix))
 
     def label(self, name: str) -> str:
         """The value a discrete slider shows: ``Month: <b>2009-07</b>`` → ``2009-07``."""
@@ -503,7 +515,7 @@ async def visit(k: int, url: str, opts: dict[str, Any], start_at: float) -> list
     session = Session(url, opts["timeout"])
 
     def at(t0: float) -> float:
-        """When an interaction began: seconds since the first session of this client began."""
+        """When an interaction began: seconds since this client's first session was due."""
         return round(t0 - time.perf_counter() + time.monotonic() - opts["t_start"], 3)
 
     async def think() -> None:
