@@ -36,6 +36,7 @@ from dashboard.config import (
 )
 from dashboard.contain import code_span, describe, log_failure
 from dashboard.projection import DEFAULT_PROJECTION, PROJECTION_LABELS, PROJECTIONS
+from dashboard.widgets import DiscreteSlider
 from smcore import runstate
 from smcore.analysis.partition import PARTITION_FRACTIONS
 from smcore.config import SEASONS, Config
@@ -739,7 +740,7 @@ class DataStore(Viewer):
 
     def _sidebar_objects(self) -> list[pn.viewable.Viewable]:
         scenario = (
-            pn.widgets.DiscreteSlider.from_param(
+            DiscreteSlider.from_param(
                 self.param.scenario, name="Scenario", sizing_mode="stretch_width"
             )
             if self.param.scenario.objects

@@ -295,6 +295,64 @@ def test_a_page_collects_its_models_once(served_workdir, fresh_panel, monkeypatc
     assert {m.id for m in doc.models} == {m.id for m in everything}
 
 
+def test_a_tab_switch_prepares_and_collects_the_page_once(served_workdir, fresh_panel, monkeypatch):
+    """A click on a tab (the browser's ``active``): Panel's page-wide preparation (links,
+    theme) and Bokeh's collection of the document's models run once each, and the document
+    then holds exactly the models under its roots, the new tab's plots among them."""
+    import bokeh.model.util as model_util
+    from bokeh.document import Document
+    from bokeh.document.models import DocumentModelManager
+    from bokeh.models import Plot, Tabs
+    from panel.io.state import set_curdoc
+    from panel.viewable import Renderable
+
+    from dashboard.app import App
+
+    counts = {"walks": 0, "preparations": 0}
+    recompute, preprocess = DocumentModelManager.recompute, Renderable._preprocess
+
+    def counted_walk(self):
+        counts["walks"] += 1
+        recompute(self)
+
+    def counted_preparation(self, *args, **kwargs):
+        counts["preparations"] += 1
+        return preprocess(self, *args, **kwargs)
+
+    monkeypatch.setattr(DocumentModelManager, "recompute", counted_walk)
+    monkeypatch.setattr(Renderable, "_preprocess", counted_preparation)
+    doc = Document()
+    app = App(served_workdir.root)
+    app.template().server_doc(doc)
+    tabs = app._tabs
+    (model,) = doc.select({"type": Tabs})
+    for title in ("Evaluation", "Future trends", "Explorer"):
+        counts.update(walks=0, preparations=0)
+        with set_curdoc(doc):
+            tabs._process_events({"active": tabs._names.index(title)})  # as a click sends it
+        assert counts == {"walks": 1, "preparations": 1}, title
+        everything = model_util.collect_models(*doc.roots)
+        assert {m.id for m in doc.models} == {m.id for m in everything}
+        assert model.tabs[tabs.active].child.select({"type": Plot}), title
+
+
+def test_a_failure_while_the_page_is_held_leaves_it_collectable(fresh_panel):
+    """Bokeh's own ``freeze()`` stays held when its block raises: the document would never
+    collect its models again (new plots unknown to it, their changes never sent)."""
+    from bokeh.document import Document
+    from bokeh.models import Div
+
+    from dashboard.app import collected_once
+
+    doc = Document()
+    with pytest.raises(RuntimeError), collected_once(doc, None, doc):
+        doc.add_root(Div(text="a"))
+        raise RuntimeError("a tab failed half-way")
+    div = Div(text="b")
+    doc.add_root(div)
+    assert div.id in {m.id for m in doc.models}
+
+
 def test_sigterm_stops_the_server_even_while_it_builds_a_page(tmp_path):
     """The signal lands while the event loop builds a page: the server still stops, with the
     usual one line and exit status, and no traceback."""

@@ -333,7 +333,9 @@ class EvaluationView(View):
             ),
             "#### Mean absolute error (Fig. 3) and per-pixel correlation; the maps zoom together",
             choice,
-            pn.panel(pn.bind(maps_rows, choice)),
+            # no loading indicator: Panel would link the choice to it, and any link on a page
+            # makes every change of its layout walk all its models (dashboard.widgets)
+            pn.param.ParamFunction(pn.bind(maps_rows, choice), loading_indicator=False),
             stations.panel(),
             downloads,
             sizing_mode="stretch_width",

@@ -31,6 +31,7 @@ from dashboard.maps import field_frame, image_data, map_image, map_points, prese
 from dashboard.projection import DEFAULT_PROJECTION, PROJECTION_NAMES, MapFrame
 from dashboard.stations import StationLayer
 from dashboard.views.base import View, csv_download, discrete_widget, netcdf_download
+from dashboard.widgets import DiscreteSlider
 from smcore.errors import InputError
 
 __all__ = [
@@ -204,7 +205,7 @@ class ExplorerView(View):
             ["cell_series", "series_error"],
         )
         slider = discrete_widget(
-            pn.widgets.DiscreteSlider,
+            DiscreteSlider,
             store.param.month,
             self._watchers,
             label="Month",
