@@ -111,8 +111,8 @@ def find_links(cls: type[Callback], root_view: Viewable, root_model: Model,
 def install() -> None:
     """Put :func:`find_links` in place of Panel's link search (idempotent).
 
-    It becomes ``Callback._process_callbacks`` itself: Panel puts that method back among its
-    preparation hooks whenever a link is made.
+    It becomes ``Callback._process_callbacks`` itself: whenever a link is made, Panel adds
+    that method to its preparation hooks if it is not among them.
     """
     original = Callback._process_callbacks
     Callback._process_callbacks = classmethod(find_links)  # type: ignore[method-assign]
