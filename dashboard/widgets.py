@@ -12,7 +12,7 @@ from typing import Any
 import panel as pn
 import param
 from bokeh.document import Document
-from bokeh.models import CustomJS, Model
+from bokeh.models import ColumnDataSource, CustomJS, Model
 from panel.links import Callback
 from panel.viewable import Viewable
 
@@ -31,10 +31,15 @@ class DiscreteSlider(pn.widgets.DiscreteSlider):
       (:func:`find_links`).
     """
 
-    _LABEL_JS = "const label = labels[cb_obj.value]\nif (label !== undefined) target.text = label"
+    _LABEL_JS = (
+        "const label = labels.data.label[cb_obj.value]\n"
+        "if (label !== undefined) target.text = label"
+    )
 
     def __init__(self, **params: Any) -> None:
-        self._label_callbacks: dict[str, CustomJS] = {}
+        # the labels of each rendered slider, by root: a source holds no model, so changing
+        # them does not make Bokeh collect the document's models again (the callback's args do)
+        self._label_sources: dict[str, ColumnDataSource] = {}
         super().__init__(**params)
 
     def _update_options(self, *events: param.parameterized.Event) -> None:
@@ -57,8 +62,8 @@ class DiscreteSlider(pn.widgets.DiscreteSlider):
             index = values.index(self.value)
             label = labels[index]
         disabled = len(values) in (0, 1) or self.disabled
-        for callback in self._label_callbacks.values():
-            callback.args = {**callback.args, "labels": labels}
+        for source in self._label_sources.values():
+            source.data = {"label": labels}
         self._syncing = True  # the slider follows this widget's value, not the other way round
         try:
             with param.edit_constant(self._slider):
@@ -80,14 +85,15 @@ class DiscreteSlider(pn.widgets.DiscreteSlider):
         ref = (model if root is None else root).ref["id"]
         slider, _ = self._slider._models[ref]
         text, _ = self._text._models[ref]
-        callback = CustomJS(args={"target": text, "labels": self.labels}, code=self._LABEL_JS)
-        slider.js_on_change("value", callback)
-        self._label_callbacks[ref] = callback
+        source = ColumnDataSource(data={"label": self.labels})
+        slider.js_on_change("value", CustomJS(args={"target": text, "labels": source},
+                                              code=self._LABEL_JS))
+        self._label_sources[ref] = source
         return model
 
     def _cleanup(self, root: Model | None = None) -> None:
         if root is not None:
-            self._label_callbacks.pop(root.ref["id"], None)
+            self._label_sources.pop(root.ref["id"], None)
         super()._cleanup(root)
 
 
