@@ -9,6 +9,7 @@ builder); the fixtures here hand out what several modules need, built once:
 - ``dashboard_workdir``: a complete synthetic work directory for the dashboard tests (one per
   module, as modules may write into theirs);
 - ``fresh_panel``: clears the dashboard's loader caches and Panel's state after a test;
+- ``model_walks``: counts Bokeh's collections of a document's models during a test;
 - (autouse) ``SMCORE_CACHE_DIR`` points to a temporary folder for the whole session.
 """
 
@@ -89,3 +90,20 @@ def fresh_panel() -> Iterator[None]:
     loaders.clear_caches()
     RENDERS.clear()  # figures rendered with this test's outlines or files
     pn.state.reset()
+
+
+@pytest.fixture
+def model_walks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """``[n]``: how many times Bokeh collected a document's models (``recompute``) since the
+    fixture began; set ``walks[0] = 0`` to count afresh."""
+    from bokeh.document.models import DocumentModelManager
+
+    walks = [0]
+    recompute = DocumentModelManager.recompute
+
+    def counted(self: DocumentModelManager) -> None:
+        walks[0] += 1
+        recompute(self)
+
+    monkeypatch.setattr(DocumentModelManager, "recompute", counted)
+    return walks
