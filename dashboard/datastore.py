@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -412,27 +413,60 @@ class DataStore(Viewer):
                 i, j = land[np.argmin(((land - [i, j]) ** 2).sum(axis=1))]
         self.pixel = (float(ssm["lon"].values[j]), float(ssm["lat"].values[i]))
 
-    @param.depends("explorer_experiment", "month", "product", watch=True)
-    def _update_month_maps(self) -> None:
-        self._set_month_maps()
+    def _maps_request(self) -> tuple[str, str | None, str]:
+        return (self.explorer_experiment, self.month, self.product)
 
-    def _set_month_maps(self) -> None:
-        """Read the selected month's maps; a failure empties them and says why (maps_error)."""
-        maps, error = None, ""
-        if self.month is not None:
-            try:
-                maps = self.read_month_maps()
-            except Exception as exc:  # noqa: BLE001 - shown in the explorer, not raised
-                log_failure(log, f"explorer maps of {self.month}", exc)
-                error = describe(exc)
+    def _read_maps(self, request: tuple[str, str | None, str]) -> MonthMaps | str | None:
+        """The maps of ``request``, why they cannot be read, or None without a month."""
+        experiment, month, product = request
+        if month is None:
+            return None
+        try:
+            return self._month_maps(experiment, month, product)
+        except Exception as exc:  # noqa: BLE001 - shown in the explorer, not raised
+            log_failure(log, f"explorer maps of {month}", exc)
+            return describe(exc)
+
+    def _set_maps(
+        self, request: tuple[str, str | None, str], result: MonthMaps | str | None
+    ) -> None:
+        if request != self._maps_request():
+            return  # the selection changed meanwhile: a newer read is under way
+        maps, error = (None, result) if isinstance(result, str) else (result, "")
         with param.edit_constant(self):
             self.param.update(month_maps=maps, maps_error=error)
 
+    def _set_month_maps(self) -> None:
+        """Read the selected month's maps now; a failure empties them and says why."""
+        request = self._maps_request()
+        self._set_maps(request, self._read_maps(request))
+
+    @param.depends("explorer_experiment", "month", "product", watch=True)
+    async def _update_month_maps(self) -> None:
+        """Read the selected month's maps (in a served session on the loader thread)."""
+        request = self._maps_request()
+        await self._derive(request, self._read_maps, self._set_maps)
+
     def read_month_maps(self) -> MonthMaps:
         """The explorer's maps of the selected experiment, month and product, read now."""
-        experiment, month, product = self.explorer_experiment, self.month, self.product
+        experiment, month, product = self._maps_request()
         if month is None:
             raise InputError(self.workdir.path("product", experiment), "no month to show")
+        return self._month_maps(experiment, month, product)
+
+    def current_month_maps(self) -> MonthMaps:
+        """:attr:`month_maps` when they show the selection, else :meth:`read_month_maps`.
+
+        In a served session the maps of a new selection arrive a moment later (:meth:`_derive`).
+        """
+        maps = self.month_maps
+        if maps is not None and (maps.experiment, maps.month, maps.product) == (
+            self._maps_request()
+        ):
+            return maps
+        return self.read_month_maps()
+
+    def _month_maps(self, experiment: str, month: str, product: str) -> MonthMaps:
         dl = self.product_month(experiment, month)
         other = self.comparison_month(experiment, month, product, like=dl)
         return MonthMaps(experiment, month, product, dl, other,
@@ -461,28 +495,46 @@ class DataStore(Viewer):
 
     @param.depends("explorer_experiment", "pixel", "product", watch=True)
     async def _update_series(self) -> None:
-        """Read the selected cell's series.
+        """Read the selected cell's series (in a served session on the loader thread).
 
-        In a served session the read runs on the loader thread (a long record takes a moment
-        to decompress) and the page stays responsive; the loading flag and the result are set
-        on the session's event loop, holding the document lock, so views bound to them may
-        update Bokeh models directly.
+        :attr:`series_loading` is set meanwhile (:meth:`_derive`).
         """
         request = self._series_request()
-        doc = pn.state.curdoc
-        if doc is None or doc.session_context is None:
-            self._set_series(request, self._read_series(request))
-            return
-        # this coroutine runs without the lock: changes to the page go through the event loop
-        pn.state.execute(partial(self._set_loading, request), schedule=True)
-        loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(loaders.background(), self._read_series, request)
-        pn.state.execute(partial(self._set_series, request, result), schedule=True)
+        await self._derive(
+            request, self._read_series, self._set_series, partial(self._set_loading, request)
+        )
 
     def _set_loading(self, request: tuple[str, float, float, str]) -> None:
         if request == self._series_request():
             with param.edit_constant(self):
                 self.series_loading = True
+
+    async def _derive(
+        self,
+        request: Any,
+        read: Callable[[Any], Any],
+        apply: Callable[[Any, Any], None],
+        loading: Callable[[], None] | None = None,
+    ) -> None:
+        """``apply(request, read(request))``: a value derived from the selections.
+
+        In a served session ``read`` runs on the loader thread (a month's maps or a long
+        record take a moment to decompress, and the reads release the GIL), so the server's
+        event loop goes on with other pages meanwhile; ``loading()`` and ``apply`` run on the
+        session's event loop, holding the document lock, so views bound to what they set may
+        update Bokeh models directly. ``apply`` drops a result whose request is no longer
+        the selection. Outside a server, ``read`` and ``apply`` run now.
+        """
+        doc = pn.state.curdoc
+        if doc is None or doc.session_context is None:
+            apply(request, read(request))
+            return
+        # this coroutine runs without the lock: changes to the page go through the event loop
+        if loading is not None:
+            pn.state.execute(loading, schedule=True)
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(loaders.background(), read, request)
+        pn.state.execute(partial(apply, request, result), schedule=True)
 
     # -- artifacts --------------------------------------------------------
     def has(self, relative: str) -> bool:

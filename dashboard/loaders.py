@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import threading
 import warnings
 from collections import OrderedDict
@@ -83,15 +84,18 @@ def resolve_artifact(root: str | Path, relative: str | Path) -> Path:
     Raises :class:`ArtifactMissing` when the file does not exist and :class:`InputError`
     when the resolved path (symlinks followed) lies outside ``root``.
     """
-    base = Path(root).resolve()
-    path = (base / relative).resolve()
-    if not path.is_relative_to(base):
+    # on strings: every session's timer resolves each artifact (pathlib's objects cost more
+    # than the system calls)
+    base = os.path.realpath(root)
+    asked = os.path.join(base, relative)
+    path = os.path.realpath(asked)
+    if path != base and not path.startswith(base.rstrip(os.sep) + os.sep):
         raise InputError(
-            base / relative, f"resolves to {path}, outside the work directory; refusing to read it"
+            asked, f"resolves to {path}, outside the work directory; refusing to read it"
         )
-    if not path.exists():
-        raise ArtifactMissing(base / relative, hint_for(relative, base))
-    return path
+    if not os.path.exists(path):
+        raise ArtifactMissing(asked, hint_for(relative, Path(base)))
+    return Path(path)
 
 
 def stamp(path: Path) -> int:

@@ -155,6 +155,39 @@ def force_server_resources() -> None:
     settings.resources.set_value("server")
 
 
+def skip_document_validation() -> None:
+    """Build each visitor's page without Bokeh's layout checks, unless ``BOKEH_VALIDATE_DOC``.
+
+    Bokeh checks every model of a new page for layout mistakes (about 40 ms of the event loop
+    per visitor on 2 cores) and only logs what it finds; the test suite checks the page and
+    each tab instead (``tests/test_dashboard_server.py``).
+    """
+    if "BOKEH_VALIDATE_DOC" in os.environ:
+        return
+    from bokeh.settings import settings
+
+    settings.perform_document_validation.set_value(False)
+
+
+COLLECTOR_THRESHOLDS = (10_000, 20, 20)
+"""Python's cycle collector in the server: a young collection per 10,000 new objects, not 700."""
+
+
+def tune_collector() -> None:
+    """Run Python's cycle collector less often in the server (:data:`COLLECTOR_THRESHOLDS`).
+
+    Building a visitor's page and tabs makes tens of thousands of Python objects that live
+    as long as the page; with Python's default thresholds that set off about 85 collections
+    per visitor, 0.13–0.15 s of the event loop on 2 cores, against 6 and 0.03 s with these
+    (measured in one process, page and three tabs, twelve visitors). The garbage of a closed
+    page is collected when Panel destroys its session (a full collection then), whatever the
+    thresholds.
+    """
+    import gc
+
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)
+
+
 def configure_logging(debug: bool = False) -> None:
     """How the server logs the failures it contains (:mod:`dashboard.contain`).
 
@@ -248,6 +281,8 @@ def serve(
 
     configure()
     configure_logging(debug)
+    skip_document_validation()
+    tune_collector()
     loop = kwargs.setdefault("loop", IOLoop.current())  # where the sessions are built
     draw = start if prerender is None else prerender
     # a page that begins before the warm-up ends stops the drawing too

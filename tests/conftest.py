@@ -10,6 +10,8 @@ builder); the fixtures here hand out what several modules need, built once:
   module, as modules may write into theirs);
 - ``fresh_panel``: clears the dashboard's loader caches and Panel's state after a test;
 - ``model_walks``: counts Bokeh's collections of a document's models during a test;
+- ``load_client``: the load generator's module (``benchmarks/dashboard_load.py``), whose
+  :class:`Session` speaks the Bokeh protocol as a browser does;
 - (autouse) ``SMCORE_CACHE_DIR`` points to a temporary folder for the whole session.
 """
 
@@ -107,3 +109,15 @@ def model_walks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(DocumentModelManager, "recompute", counted)
     return walks
+
+
+@pytest.fixture(scope="session")
+def load_client():  # noqa: ANN201 - a module
+    """``benchmarks/dashboard_load.py`` as a module (its protocol client and page)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "dashboard_load.py"
+    spec = importlib.util.spec_from_file_location("dashboard_load", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -41,17 +41,7 @@ def test_train_throughput_runs_without_the_file_stack() -> None:
 
 
 # -- the load generator's page (benchmarks/dashboard_load.py) --------------------------------
-def _load_client():
-    import importlib.util
-
-    path = ROOT / "benchmarks" / "dashboard_load.py"
-    spec = importlib.util.spec_from_file_location("dashboard_load", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_load_clients_page_follows_the_servers_document() -> None:
+def test_the_load_clients_page_follows_the_servers_document(load_client) -> None:
     """The JSON page a load client keeps is what Bokeh's protocol says the document is."""
     import numpy as np
     from bokeh.document import Document
@@ -59,7 +49,7 @@ def test_the_load_clients_page_follows_the_servers_document() -> None:
     from bokeh.plotting import figure
     from bokeh.protocol import Protocol
 
-    load = _load_client()
+    load = load_client
     image = np.arange(12, dtype="float32").reshape(3, 4)
     image[0, 0] = np.nan
     columns = {"image": [image], "x": [70.0], "y": [15.0], "dw": [4.0], "dh": [3.0]}

@@ -86,11 +86,16 @@ def served_workdir(tmp_path_factory):
 
 @pytest.fixture
 def stopped():
+    """``stopped(server)``: stop it after the test; the process's collector settings back."""
+    import gc
+
+    thresholds = gc.get_threshold()
     servers = []
     yield servers.append
     for server in servers:
         server.stop()
     pn.state.reset()
+    gc.set_threshold(*thresholds)
 
 
 def test_public_address_needs_explicit_origins(served_workdir, stopped, capsys):
@@ -323,6 +328,104 @@ def test_a_tab_switch_prepares_and_collects_the_page_once(
         assert model.tabs[tabs.active].child.select({"type": Plot}), title
 
 
+def test_a_served_page_reads_a_new_month_off_the_event_loop(
+    served_workdir, fresh_panel, stopped, monkeypatch, load_client
+):
+    """A month's maps take a moment to decompress: in a served page the month slider's read
+    runs on the loader thread, so that the server's one event loop goes on with the other
+    pages, and the map still arrives with the new month. A browser speaks through the load
+    generator's protocol client."""
+    import threading
+
+    from dashboard import loaders
+
+    reads: list[tuple[int, str]] = []
+    product_month = loaders.product_month
+
+    def recorded(root, experiment, index, *args, **kwargs):
+        reads.append((index, threading.current_thread().name))
+        return product_month(root, experiment, index, *args, **kwargs)
+
+    monkeypatch.setattr(loaders, "product_month", recorded)
+    server = serve(served_workdir.root, port=_free_port(), start=False, prerender=False)
+    stopped(server)
+    event_loop = threading.current_thread().name  # run_sync runs the server's loop here
+
+    async def visit() -> tuple[str, str]:
+        session = load_client.Session(f"ws://127.0.0.1:{server.port}/ws", 120)
+        await session.open()
+        await session.until(lambda: session.figure("CMIP6_DL ·") is not None, "page")
+        slider = session.slider("Month")
+        target = (int(slider.value) + 5) % (int(slider.end) + 1)
+        month = load_client._shift_month(session.label("Month"), target - int(slider.value))
+        reads.clear()
+        session.set(slider, "value", target)
+        session.set(slider, "value_throttled", target)
+        await session.until(lambda: f" {month} " in session.title("CMIP6_DL ·") + " ", "month")
+        session.close()
+        return month, session.title("CMIP6_DL ·")
+
+    server.start()
+    month, title = server.io_loop.run_sync(visit, timeout=300)
+    assert month in title
+    assert reads, "the new month was not read"
+    assert {name for _, name in reads} == {"smcore-loader_0"}, reads
+    assert event_loop not in {name for _, name in reads}
+
+
+def test_serve_skips_bokehs_page_checks_unless_asked(served_workdir, stopped, monkeypatch):
+    """Bokeh's layout checks of each new page cost every visitor (and only log): the server
+    skips them, unless ``BOKEH_VALIDATE_DOC`` asks for them."""
+    from bokeh.settings import settings
+
+    monkeypatch.delenv("BOKEH_VALIDATE_DOC", raising=False)
+    try:
+        stopped(serve(served_workdir.root, port=_free_port(), start=False, prerender=False))
+        assert settings.perform_document_validation() is False
+        settings.perform_document_validation.unset_value()
+        monkeypatch.setenv("BOKEH_VALIDATE_DOC", "true")
+        stopped(serve(served_workdir.root, port=_free_port(), start=False, prerender=False))
+        assert settings.perform_document_validation() is True
+    finally:
+        settings.perform_document_validation.unset_value()
+
+
+def test_serve_runs_the_cycle_collector_less_often(served_workdir, stopped):
+    """Each visitor's page and tabs would set off some 85 young collections with Python's
+    defaults (700 new objects each); the server collects per 10,000."""
+    import gc
+
+    from dashboard.server import COLLECTOR_THRESHOLDS
+
+    gc.set_threshold(700, 10, 10)
+    stopped(serve(served_workdir.root, port=_free_port(), start=False, prerender=False))
+    assert gc.get_threshold() == COLLECTOR_THRESHOLDS
+    assert COLLECTOR_THRESHOLDS[0] >= 10 * 700
+
+
+def test_the_page_and_each_tab_pass_bokehs_checks(served_workdir, fresh_panel):
+    """What the server no longer checks per visitor is checked here: the page, then the page
+    with each tab shown, has no error by Bokeh's validation."""
+    from bokeh.core.validation.check import check_integrity
+    from bokeh.document import Document
+    from bokeh.models import Plot
+    from panel.io.state import set_curdoc
+
+    from dashboard.app import App
+
+    doc = Document()
+    app = App(served_workdir.root)
+    app.template().server_doc(doc)
+    checked = []
+    with set_curdoc(doc):
+        for index, title in enumerate(app._tabs._names):
+            app._tabs.active = index
+            models = set().union(*(root.references() for root in doc.roots))
+            assert check_integrity(models).error == [], title
+            checked.append(sum(isinstance(m, Plot) for m in models))
+    assert len(checked) == len(app.views) and min(checked) > 0
+
+
 def test_a_failure_while_the_page_is_held_leaves_it_collectable(fresh_panel):
     """Bokeh's own ``freeze()`` stays held when its block raises: the document would never
     collect its models again (new plots unknown to it, their changes never sent)."""
@@ -340,7 +443,7 @@ def test_a_failure_while_the_page_is_held_leaves_it_collectable(fresh_panel):
     assert div.id in {m.id for m in doc.models}
 
 
-def test_sigterm_stops_the_server_even_while_it_builds_a_page(tmp_path):
+def test_sigterm_stops_the_server_even_while_it_builds_a_page(tmp_path, load_client):
     """The signal lands while the event loop builds a page: the server still stops, with the
     usual one line and exit status, and no traceback."""
     import signal
@@ -349,12 +452,10 @@ def test_sigterm_stops_the_server_even_while_it_builds_a_page(tmp_path):
     import time
     import urllib.request
 
-    from tests.test_benchmarks import _load_client
-
     wd = make_workdir(tmp_path / "w")
     port = _free_port()
     log = tmp_path / "serve.log"
-    proc = _load_client().start_server(wd.root, port, log)  # `smcore serve`, answering
+    proc = load_client.start_server(wd.root, port, log)  # `smcore serve`, answering
     try:
 
         def page() -> None:

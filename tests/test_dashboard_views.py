@@ -340,7 +340,7 @@ def test_derived_values_are_read_once_per_change(store, monkeypatch):
 
         return wrapper
 
-    monkeypatch.setattr(store, "read_month_maps", counted("maps", store.read_month_maps))
+    monkeypatch.setattr(store, "_month_maps", counted("maps", store._month_maps))
     monkeypatch.setattr(store, "pixel_series", counted("series", store.pixel_series))
     store.month = "2001-01"
     assert reads == ["maps"]

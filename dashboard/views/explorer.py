@@ -396,4 +396,4 @@ class ExplorerView(View):
 
     def month_dataset(self) -> xr.Dataset:
         """Both maps of the selected month as a dataset (m3 m-3)."""
-        return (self.store.month_maps or self.store.read_month_maps()).to_dataset()
+        return self.store.current_month_maps().to_dataset()
