@@ -94,7 +94,7 @@ def resolve_artifact(root: str | Path, relative: str | Path) -> Path:
             asked, f"resolves to {path}, outside the work directory; refusing to read it"
         )
     if not os.path.exists(path):
-        raise ArtifactMissing(asked, hint_for(relative, Path(base)))
+        raise ArtifactMissing(asked, hint_for(relative, base))
     return Path(path)
 
 

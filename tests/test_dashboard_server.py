@@ -45,18 +45,15 @@ def test_serve_help_documents_the_options(capsys, monkeypatch):
     assert "127.0.0.1" in out
 
 
-def test_server_binds_localhost_by_default(tmp_path):
+def test_server_binds_localhost_by_default(tmp_path, stopped):
     wd = make_workdir(tmp_path / "w")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = serve(wd.root, port=port, start=False)
-    try:
-        assert server.address == "127.0.0.1" and server.port == port
-        assert {f"127.0.0.1:{port}", f"localhost:{port}"} <= set(server._tornado._websocket_origins)
-    finally:
-        server.stop()
-        pn.state.reset()
+    stopped(server)
+    assert server.address == "127.0.0.1" and server.port == port
+    assert {f"127.0.0.1:{port}", f"localhost:{port}"} <= set(server._tornado._websocket_origins)
 
 
 # -- serving beyond localhost ------------------------------------------------------------------
@@ -86,8 +83,11 @@ def served_workdir(tmp_path_factory):
 
 @pytest.fixture
 def stopped():
-    """``stopped(server)``: stop it after the test; the process's collector settings back."""
+    """``stopped(server)``: stop it after the test, and put back the process-wide settings
+    ``serve()`` changes (the cycle collector's thresholds, Bokeh's page validation)."""
     import gc
+
+    from bokeh.settings import settings
 
     thresholds = gc.get_threshold()
     servers = []
@@ -96,6 +96,7 @@ def stopped():
         server.stop()
     pn.state.reset()
     gc.set_threshold(*thresholds)
+    settings.perform_document_validation.unset_value()
 
 
 def test_public_address_needs_explicit_origins(served_workdir, stopped, capsys):
@@ -380,15 +381,12 @@ def test_serve_skips_bokehs_page_checks_unless_asked(served_workdir, stopped, mo
     from bokeh.settings import settings
 
     monkeypatch.delenv("BOKEH_VALIDATE_DOC", raising=False)
-    try:
-        stopped(serve(served_workdir.root, port=_free_port(), start=False, prerender=False))
-        assert settings.perform_document_validation() is False
-        settings.perform_document_validation.unset_value()
-        monkeypatch.setenv("BOKEH_VALIDATE_DOC", "true")
-        stopped(serve(served_workdir.root, port=_free_port(), start=False, prerender=False))
-        assert settings.perform_document_validation() is True
-    finally:
-        settings.perform_document_validation.unset_value()
+    stopped(serve(served_workdir.root, port=_free_port(), start=False, prerender=False))
+    assert settings.perform_document_validation() is False
+    settings.perform_document_validation.unset_value()
+    monkeypatch.setenv("BOKEH_VALIDATE_DOC", "true")
+    stopped(serve(served_workdir.root, port=_free_port(), start=False, prerender=False))
+    assert settings.perform_document_validation() is True
 
 
 def test_serve_runs_the_cycle_collector_less_often(served_workdir, stopped):
