@@ -35,7 +35,7 @@ from dashboard.config import (
     STEP_LABELS,
     product_label,
 )
-from dashboard.contain import code_span, describe, log_failure
+from dashboard.contain import code_span, describe, escape_markdown, log_failure
 from dashboard.projection import DEFAULT_PROJECTION, PROJECTION_LABELS, PROJECTIONS
 from dashboard.widgets import DiscreteSlider
 from smcore import runstate
@@ -240,6 +240,13 @@ class DataStore(Viewer):
     series_loading = param.Boolean(
         default=False, constant=True, doc="A cell's series is being read (served sessions)."
     )
+    run_state = param.Dict(
+        default=None,
+        constant=True,
+        allow_None=True,
+        doc="The pipeline step running now and its progress (smcore.runstate.read), or None; "
+        "read again every few seconds in a served session (update_status).",
+    )
 
     def __init__(self, workdir: str | Path | WorkDir, **params: Any) -> None:
         wd = workdir if isinstance(workdir, WorkDir) else WorkDir(workdir)
@@ -257,7 +264,8 @@ class DataStore(Viewer):
         self.param.projection.objects = dict(PROJECTION_LABELS)
         if scenarios:
             params.setdefault("scenario", "ssp245" if "ssp245" in scenarios else scenarios[0])
-        with param.parameterized.discard_events(self):
+        with param.parameterized.discard_events(self), param.edit_constant(self):
+            self.run_state = runstate.read(wd)
             self.param.update(**params)
             self._follow_period()
             self._snap_pixel()
@@ -731,7 +739,7 @@ class DataStore(Viewer):
         outputs), ``waiting`` (none yet, a pipeline running) or ``missing`` (none, nothing
         running).
         """
-        running = runstate.read(self.workdir)
+        running = self.run_state
         now = running["step"] if running else None
         experiments = self.experiments or ["historical"]
         out = []
@@ -753,8 +761,8 @@ class DataStore(Viewer):
     def status_markdown(self) -> str:
         """Which outputs of each pipeline step the work directory holds, as a Markdown list.
 
-        ✔ done, ⏳ running now, … waiting for the running pipeline, ◐ some files, ✘ none (with
-        the command that writes them).
+        ✔ done, ▶ running now (with how far its progress bars are), … waiting for the running
+        pipeline, ◐ some files, ✘ none (with the command that writes them).
         """
         lines = [f"**Work directory** {code_span(self.root.name)}"]
         for step, state, missing in self.step_states():
@@ -762,7 +770,9 @@ class DataStore(Viewer):
             if state == "done":
                 lines.append(f"- ✔ {label}")
             elif state == "running":
-                lines.append(f"- ⏳ {label}: running now")
+                bars = runstate.describe_progress(runstate.progress_of(self.run_state))
+                lines.append(f"- ▶ {label}: running now"
+                             + (f" ({escape_markdown(bars)})" if bars else ""))
             elif state == "waiting":
                 lines.append(f"- … {label}: waiting")
             elif state == "partial":
@@ -772,7 +782,12 @@ class DataStore(Viewer):
         return "\n".join(lines)
 
     def update_status(self) -> None:
-        """Show the current :meth:`status_markdown` in the sidebar (sent only when it changed)."""
+        """Read which step runs now (:attr:`run_state`) and show the current
+        :meth:`status_markdown` in the sidebar (each sent only when it changed)."""
+        state = runstate.read(self.workdir)
+        if state != self.run_state:
+            with param.edit_constant(self):
+                self.run_state = state
         text = self.status_markdown()
         if self._status.object != text:
             self._status.object = text

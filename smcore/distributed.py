@@ -31,9 +31,9 @@ from typing import Any, TypeVar
 
 import dask
 from dask.callbacks import Callback
-from tqdm.auto import tqdm
 
 from smcore.errors import ConfigError, InputError
+from smcore.progress import StepBar
 
 __all__ = [
     "parse_scheduler",
@@ -237,7 +237,7 @@ def map_tasks(
     ``functools.partial`` of one). An :class:`InputError` raised by a task is raised here.
     """
     items = list(items)
-    bar = tqdm(total=len(items), desc=desc, unit=unit, disable=not progress)
+    bar = StepBar(total=len(items), desc=desc, unit=unit, disable=not progress)
     try:
         if client is None:
             for item in items:
@@ -282,7 +282,7 @@ def compute(
 
     persisted = client.persist(list(objs))
     futures = futures_of(persisted)
-    bar = tqdm(total=len(futures), desc=desc, unit="chunk", disable=not progress, leave=False)
+    bar = StepBar(total=len(futures), desc=desc, unit="chunk", disable=not progress, leave=False)
     with bar:
         for _ in as_completed(futures, loop=client.loop):
             bar.update()
@@ -300,7 +300,7 @@ class _TqdmCallback(Callback):
 
     def _start_state(self, dsk: Any, state: dict[str, Any]) -> None:
         total = sum(len(state[k]) for k in ("ready", "waiting", "running", "finished"))
-        self._bar = tqdm(total=total, desc=self._desc, unit="task", disable=not self._enabled,
+        self._bar = StepBar(total=total, desc=self._desc, unit="task", disable=not self._enabled,
                          leave=False)
 
     def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:

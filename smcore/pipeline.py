@@ -210,10 +210,14 @@ def _run_steps(
     wd.sweep()
 
     t0 = time.perf_counter()
-    prepared = prepare(
-        cfg, wd, cmip6=cmip6, era5=era5, force=force, progress=progress, report=report,
-        client=client, **dict(prepare_options or {}),
-    )
+    runstate.mark_running(wd, "prepare")  # prepare keeps its own fingerprint, not a stamp
+    try:
+        prepared = prepare(
+            cfg, wd, cmip6=cmip6, era5=era5, force=force, progress=progress, report=report,
+            client=client, **dict(prepare_options or {}),
+        )
+    finally:
+        runstate.mark_finished(wd, "prepare")
     timings["prepare"] = time.perf_counter() - t0
     cfg = prepared.config  # the resolved study: the experiments that were prepared
     fingerprint = prepared.data.manifest.get("fingerprint")

@@ -121,3 +121,32 @@ def load_client():  # noqa: ANN201 - a module
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture
+def step_progress(monkeypatch: pytest.MonkeyPatch) -> Callable[..., list[list[dict]]]:
+    """``run(workdir, step, fn)``: ``fn()`` while ``step`` is marked running in ``workdir``
+    (:mod:`smcore.runstate`); returns the progress lists the step's bars wrote to its file,
+    in order (every update written: no interval)."""
+    from smcore import runstate
+
+    def run(workdir: Path, step: str, fn: Callable[[], object]) -> list[list[dict]]:
+        written: list[list[dict]] = []
+        write = runstate.write_json
+
+        def spy(obj: dict, path: Path) -> Path:
+            if "progress" in obj:
+                written.append(obj["progress"])
+            return write(obj, path)
+
+        monkeypatch.setattr(runstate, "PROGRESS_INTERVAL_S", 0.0)
+        monkeypatch.setattr(runstate, "write_json", spy)
+        runstate.mark_running(workdir, step)
+        try:
+            fn()
+        finally:
+            runstate.mark_finished(workdir, step)
+        assert not runstate.running_path(workdir).exists()
+        return written
+
+    return run

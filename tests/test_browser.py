@@ -117,9 +117,17 @@ def server(tmp_path_factory):
     # a live process stands for `smcore run`, busy with the evaluation
     pipeline = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
     (wd.root / ".stamps").mkdir(exist_ok=True)
-    (wd.root / ".stamps" / "running.json").write_text(
-        json.dumps({"step": "evaluate", "pid": pipeline.pid, "started": time.time()})
-    )
+    running = wd.root / ".stamps" / "running.json"
+
+    def evaluation_at(step: int) -> None:
+        """What `smcore evaluate`'s progress bar writes when it is at ``step`` of 6."""
+        bar = {"desc": "evaluate", "n": step, "total": 6, "unit": "it", "elapsed": 30.0 * step}
+        state = {"step": "evaluate", "pid": pipeline.pid, "started": time.time(), "progress": [bar]}
+        tmp = running.with_name(".running.json.tmp")
+        tmp.write_text(json.dumps(state))
+        tmp.replace(running)
+
+    evaluation_at(2)
     port = _free_port()
     log = tmp_path_factory.mktemp("log") / "serve.log"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -147,6 +155,8 @@ def server(tmp_path_factory):
             shutil.move(staged, wd.root / "evaluation")
         pipeline.kill()
         pipeline.wait()
+
+    finish_evaluation.at = evaluation_at  # the step's progress, moved on by the test
 
     try:
         _wait_until(
@@ -309,8 +319,10 @@ def test_the_page_answers_while_the_pipeline_runs(server):
     base, log, finish_evaluation, _ = server
     with _browse(base) as watch:
         page = watch.page
-        _sidebar_says(page, "evaluation: running now", 60)
+        _sidebar_says(page, "evaluation: running now (evaluate 2/6)", 60)
         _sidebar_says(page, "✔ products")
+        finish_evaluation.at(3)  # the sidebar follows the step's progress bar
+        _sidebar_says(page, "evaluation: running now (evaluate 3/6)")
         page.locator(".bk-tab", has_text="Evaluation").first.click()
         page.get_by_text("Evaluation: nothing to show yet").first.wait_for(state="visible")
         assert _visible_canvases(page) == 0

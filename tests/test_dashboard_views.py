@@ -4,6 +4,7 @@ builds, reacts to the shared controls, and explains a missing artifact."""
 from __future__ import annotations
 
 import os
+import time
 
 import holoviews as hv
 import numpy as np
@@ -556,6 +557,8 @@ def test_model_functions(store):
     assert any(isinstance(el, hv.VLine) for el in overlay)
     md = summary_markdown(store.summary(), store.channels, {"X": "no ssp585"})
     assert "1,234,567" in md and "ACCESS-CM2" in md and "X (no ssp585)" in md
+    stopped = summary_markdown({**store.summary(), "stopped_early": True}, store.channels)
+    assert "| Stopped early | yes |" in stopped and "| Stopped early | no |" in md
 
 
 def test_model_view_without_summary(tmp_path, dashboard_workdir):
@@ -640,12 +643,14 @@ def test_a_tab_fills_in_when_its_files_appear(dashboard_workdir, tmp_path):
     assert not trends.stale and trends.changed() is False
 
 
-def test_the_model_tab_grows_while_training(dashboard_workdir, tmp_path):
+def test_the_model_tab_grows_while_training(dashboard_workdir, tmp_path, monkeypatch):
     from dashboard.app import App
     from smcore import runstate
+    from smcore.progress import StepBar
 
     root = _copy_workdir(dashboard_workdir.root, tmp_path / "w", ("prepared",))
     history = pd.read_csv(dashboard_workdir.root / "training" / "history.csv")
+    monkeypatch.setattr(runstate, "PROGRESS_INTERVAL_S", 0.0)
     runstate.mark_running(root, "train")
     app = App(root)
     tabs = app.tabs()
@@ -671,6 +676,17 @@ def test_the_model_tab_grows_while_training(dashboard_workdir, tmp_path):
     assert (
         len(curves[0].dimension_values(0)) == 3 and "epoch 3 of 100" in model._progress_pane.object
     )
+    with StepBar(total=72, desc="epoch 4", unit="month", disable=True) as epoch:
+        time.sleep(0.3)  # the file gives seconds to a tenth
+        epoch.update(24)
+        app.tick()
+        assert model._curves is pane  # the line changes in place, the curve stays
+        bars = runstate.progress_of(runstate.read(root))
+        elapsed = bars[0].elapsed
+        line = model._progress_pane.object
+        # 24 of 72 months in `elapsed` s; epochs take 1.5 s (history): 2/3 of one, then 96
+        assert f"epoch 4 of 100: 24/72 months · {24 / elapsed:.1f} months/s" in line
+        assert "about 2.4 min left" in line
     runstate.mark_finished(root, "train")  # stopped early: the run is over
     app.tick()  # the history did not change: nothing to rebuild
     assert (

@@ -270,7 +270,7 @@ def test_the_sidebar_shows_what_is_running_and_waiting(dashboard_workdir, tmp_pa
     store = DataStore(root)
     status = store.status_markdown()
     assert "✔ products" in status
-    assert "⏳ evaluation: running now" in status
+    assert "▶ evaluation: running now" in status
     assert "… future analysis: waiting" in status
     assert [s for s, state, _ in store.step_states() if state == "running"] == ["evaluate"]
     pane = store.__panel__().select(pn.pane.Markdown)[-1]
@@ -279,6 +279,36 @@ def test_the_sidebar_shows_what_is_running_and_waiting(dashboard_workdir, tmp_pa
     store.update_status()
     assert "✘ evaluation: run `smcore evaluate`" in pane.object
     assert "✘ future analysis" in pane.object
+
+
+def test_the_sidebar_says_how_far_the_running_step_is(dashboard_workdir, tmp_path, monkeypatch):
+    from smcore import runstate
+    from smcore.progress import StepBar
+
+    root = tmp_path / "w"
+    for folder in ("prepared", "training", "product"):
+        shutil.copytree(dashboard_workdir.root / folder, root / folder)
+    monkeypatch.setattr(runstate, "PROGRESS_INTERVAL_S", 0.0)
+    runstate.mark_running(root, "evaluate")
+    try:
+        store = DataStore(root)
+        pane = store.__panel__().select(pn.pane.Markdown)[-1]
+        assert "▶ evaluation: running now\n" in pane.object + "\n"  # no bar open yet
+        with StepBar(total=6, desc="evaluate", disable=True) as steps:
+            steps.update(2)
+            with StepBar(total=2, desc="<img src=x onerror=alert(1)>", unit="experiment",
+                         disable=True) as truth:
+                truth.update()
+                store.update_status()
+                assert store.run_state["step"] == "evaluate"
+                assert (
+                    "▶ evaluation: running now (evaluate 2/6 · "
+                    "&lt;img src=x onerror=alert(1)&gt; 1/2 experiments)"
+                ) in pane.object
+    finally:
+        runstate.mark_finished(root, "evaluate")
+    store.update_status()
+    assert store.run_state is None and "running now" not in pane.object
 
 
 def test_refresh_follows_a_pipeline_writing_the_workdir(dashboard_workdir, tmp_path):

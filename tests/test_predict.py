@@ -82,6 +82,20 @@ def test_product_files_follow_the_contract(trained: Path, tmp_path: Path) -> Non
     assert not list((wd / "product").glob(".*"))  # no temp files left behind
 
 
+def test_predict_says_how_far_it_is_while_the_step_runs(
+    trained: Path, tmp_path: Path, step_progress
+) -> None:
+    wd = _copy(trained, tmp_path / "wd")
+    written = step_progress(
+        wd, "predict", lambda: predict(tiny_config(), wd, progress=False, block_months=12)
+    )
+    seen = [(b["desc"], b["n"], b["total"]) for bars in written for b in bars]
+    for exp in ("historical", "ssp245"):
+        months = xr.open_dataset(wd / "product" / f"CMIP6_DL_{exp}.nc").sizes["time"]
+        counts = [n for desc, n, total in seen if desc == f"predict {exp}" and total == months]
+        assert counts[0] == 0 and counts[-1] == months and 12 in counts  # a block at a time
+
+
 def test_products_are_chunked_for_month_maps_and_cell_series(
     trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

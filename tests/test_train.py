@@ -311,6 +311,20 @@ def test_train_writes_contract_files(fresh_ynet_workdir) -> None:
     assert model.config.in_channels == 3 and model.config.scale == 2
 
 
+def test_training_says_how_far_it_is_while_the_step_runs(fresh_ynet_workdir, step_progress) -> None:
+    wd = fresh_ynet_workdir()
+    cfg = tiny_config(epochs=2)
+    # not drawn in the terminal (progress=False), told to the step's file all the same
+    written = step_progress(wd, "train", lambda: train(cfg, wd, progress=False))
+    bars = [[(b["desc"], b["n"], b["total"], b["unit"]) for b in w] for w in written]
+    months = max(b[-1][2] for b in bars if len(b) == 2)
+    y0, y1 = cfg.periods.train
+    assert months == 12 * (int(y1) - int(y0) + 1)  # every training month, as the bar counts
+    assert [("train", 0, 2, "epoch"), ("epoch 1", months, months, "month")] in bars
+    assert [("train", 1, 2, "epoch"), ("epoch 2", 0, months, "month")] in bars
+    assert [("train", 2, 2, "epoch")] in bars and bars[-1] == []  # then every bar closed
+
+
 def test_cpu_training_is_deterministic(fresh_ynet_workdir) -> None:
     cfg = tiny_config(epochs=2, amp="auto", dropout=0.2)
     a = fresh_ynet_workdir("a")

@@ -6,6 +6,7 @@ Reads ``training/history.csv`` and ``summary.json``; never loads a checkpoint.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import holoviews as hv
@@ -81,13 +82,17 @@ def training_progress(
     total_epochs: int | None,
     train_months: int | None,
     running: bool,
+    bars: Sequence[runstate.Progress] = (),
 ) -> str:
     """One line on a training run: epoch reached, months per second and time left.
 
     ``history`` is ``training/history.csv`` (None before the first epoch ends);
     ``total_epochs`` the configured number (early stopping may end the run sooner);
     ``train_months`` the training months one epoch goes through; ``running`` whether the
-    pipeline is training now. Empty when there is nothing to say (a finished run).
+    pipeline is training now; ``bars`` the running step's progress bars
+    (:func:`smcore.runstate.progress_of`), whose innermost one counting months is the epoch
+    under way: its months so far give the rate and the time left before the epoch ends.
+    Empty when there is nothing to say (a finished run).
     """
     done = 0 if history is None or history.empty else int(history["epoch"].max())
     total = f" of {total_epochs}" if total_epochs else ""
@@ -95,13 +100,29 @@ def training_progress(
         if total_epochs and 0 < done < total_epochs:
             return f"Training stopped after epoch {done}{total} (not running now)."
         return ""
+    seconds = (
+        history["seconds"].to_numpy(dtype=float)
+        if history is not None and "seconds" in history
+        else np.array([])
+    )
+    recent = seconds[np.isfinite(seconds)][-3:]
+    per_epoch = float(recent.mean()) if recent.size and recent.mean() > 0 else None
+    epoch = next((b for b in reversed(bars) if b.unit == "month" and b.total), None)
+    if epoch is not None and 0 < epoch.n <= epoch.total and epoch.elapsed > 0:
+        rate = epoch.n / epoch.elapsed
+        seconds_per_epoch = per_epoch or epoch.total / rate  # validation included once known
+        left = (1 - epoch.n / epoch.total) * seconds_per_epoch
+        if total_epochs:
+            left += max(total_epochs - done - 1, 0) * seconds_per_epoch
+        return " · ".join([
+            f"**Training** · epoch {done + 1}{total}: {epoch.n}/{epoch.total} months",
+            f"{rate:.1f} months/s",
+            f"about {_fmt_seconds(left)} left",
+        ])
     if done == 0:
         return f"**Training** · epoch 1{total} under way; the curve appears after it."
-    seconds = history["seconds"].to_numpy(dtype=float) if "seconds" in history else np.array([])
-    recent = seconds[np.isfinite(seconds)][-3:]
     parts = [f"**Training** · epoch {done}{total} done"]
-    if recent.size and recent.mean() > 0:
-        per_epoch = float(recent.mean())
+    if per_epoch is not None:
         if train_months:
             parts.append(f"{train_months / per_epoch:.1f} months/s")
         if total_epochs and total_epochs > done:
@@ -115,6 +136,10 @@ def _fmt_seconds(s: Any) -> str:
     except (TypeError, ValueError):
         return str(s)
     return f"{s / 3600:.1f} h" if s >= 3600 else f"{s / 60:.1f} min" if s >= 60 else f"{s:.0f} s"
+
+
+def _yes_no(value: object) -> object:
+    return {True: "yes", False: "no"}.get(value, value) if isinstance(value, bool) else value
 
 
 def summary_markdown(
@@ -131,7 +156,7 @@ def summary_markdown(
         ("Device", summary.get("device", "–")),
         ("Mixed precision", summary.get("amp", "–")),
         ("Epochs run", summary.get("epochs_run", "–")),
-        ("Stopped early", summary.get("stopped_early", "–")),
+        ("Stopped early", _yes_no(summary.get("stopped_early", "–"))),
         ("Best epoch", summary.get("best_epoch", "–")),
         (
             "Best validation loss",
@@ -170,7 +195,7 @@ class ModelView(View):
     artifacts = ("history", "summary", "manifest")
 
     def _training_now(self) -> bool:
-        state = runstate.read(self.store.workdir)
+        state = self.store.run_state
         return state is not None and state.get("step") == "train"
 
     def _progress(self, history: pd.DataFrame | None) -> str:
@@ -180,7 +205,15 @@ class ModelView(View):
         if cfg is not None:
             y0, y1 = cfg.periods.train
             months = 12 * (int(y1) - int(y0) + 1)
-        return training_progress(history, total, months, self._training_now())
+        training = self._training_now()
+        bars = runstate.progress_of(self.store.run_state) if training else []
+        return training_progress(history, total, months, training, bars)
+
+    def _follow_run(self, *_: object) -> None:
+        """The running step's state changed: say how far training is, in place."""
+        text = self._progress(self._history)
+        if self._progress_pane.object != text:
+            self._progress_pane.object = text
 
     def build(self) -> pn.viewable.Viewable:
         """Loss curves, run summary, channels and configuration."""
@@ -205,9 +238,11 @@ class ModelView(View):
             manifest = {}  # the sidebar shows the manifest's problems
         best = summary.get("best_epoch")
         config = manifest.get("config") or (store.config.to_dict() if store.config else {})
+        self._history = history
         self._progress_pane = pn.pane.Markdown(
             self._progress(history), sizing_mode="stretch_width", name="progress"
         )
+        self.watch(self._follow_run, "run_state")
         curves: pn.viewable.Viewable = pn.Spacer(height=SERIES_HEIGHT + 60)
         if history is not None:
             curves = pn.pane.HoloViews(
@@ -256,5 +291,6 @@ class ModelView(View):
             self.rebuild()
             return
         self._signature = self.signature()
+        self._history = history
         self._curves.object = loss_curves(history, None, store.presentation)
         self._progress_pane.object = self._progress(history)

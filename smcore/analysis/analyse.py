@@ -18,7 +18,6 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 import xarray as xr
-from tqdm.auto import tqdm
 
 from smcore.analysis.change import (
     area_fractions,
@@ -48,6 +47,7 @@ from smcore.io.atomic import write_csv
 from smcore.io.nclock import open_netcdf
 from smcore.io.netcdf import provenance_attrs, write_netcdf
 from smcore.io.product import check_same_checkpoint, open_product
+from smcore.progress import StepBar
 from smcore.workdir import WorkDir, artifact, hint_for
 
 __all__ = [
@@ -365,7 +365,7 @@ def model_ensemble(
     weights = regional_weights(masks, land, hist_in["clat"].values, hist_in["clon"].values)
     regional = {"historical": model_regional_series(hist_in, weights, x_clim, ref_regional)}
     robustness: dict[str, xr.Dataset] = {}
-    for exp in tqdm(experiments, desc="models' trends", unit="experiment", disable=not progress):
+    for exp in StepBar(experiments, desc="models' trends", unit="experiment", disable=not progress):
         inputs = store.inputs(exp).astype(np.float64).load()
         regional[exp] = model_regional_series(inputs, weights, x_clim, ref_regional)
         coarse = inputs.rename(clat="lat", clon="lon").transpose("time", "model", "lat", "lon")
@@ -514,7 +514,7 @@ def analyse(
     trends: dict[str, xr.Dataset] = {}
     regional: dict[str, xr.DataArray] = {}
     truth_trends: dict[str, xr.Dataset] = {}
-    outer = tqdm(experiments, desc="analyse", unit="experiment", disable=not progress)
+    outer = StepBar(experiments, desc="analyse", unit="experiment", disable=not progress)
     for exp in outer:
         ssm = product(exp, needs, **open_kw)
         tr, reg = compute(

@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
-from tqdm.auto import tqdm
 
 from smcore.config import Config
 from smcore.distributed import map_tasks
@@ -55,11 +54,12 @@ from smcore.evaluation.outputs import maps_dataset, regional_dataset
 from smcore.evaluation.regions import classify_regions
 from smcore.evaluation.taylor import taylor_table
 from smcore.io.atomic import atomic_dir, write_csv, write_json
+from smcore.io.nclock import open_netcdf
 from smcore.io.netcdf import provenance_attrs, write_netcdf
 from smcore.io.product import check_same_checkpoint, open_product
 from smcore.prep.store import PreparedData, open_prepared
+from smcore.progress import StepBar
 from smcore.workdir import WorkDir, artifact, hint_for
-from smcore.io.nclock import open_netcdf
 
 __all__ = ["EvaluationResult", "evaluate"]
 
@@ -164,7 +164,7 @@ def evaluate(
         from smcore.evaluation.stations import read_stations
 
         run.stations = read_stations(stations, station_flags)
-    with tqdm(total=6, desc="evaluate", disable=not progress) as steps:
+    with StepBar(total=6, desc="evaluate", disable=not progress) as steps:
         result = _evaluate(run, cfg, steps, progress=progress, use_qdm=use_qdm, client=client)
     report(f"scored {result.n_pixels} pixels x {result.n_months} test months")
     shown = result.metrics[~result.metrics["product"].isin(result.models)]
@@ -519,7 +519,7 @@ def _truth_scores(
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="truth")
     try:
         results = pool.map(one, experiments)
-        for result in tqdm(results, total=len(experiments), desc="truth", disable=not progress,
+        for result in StepBar(results, total=len(experiments), desc="truth", disable=not progress,
                            leave=False):
             if isinstance(result, str):
                 notes.append(result)

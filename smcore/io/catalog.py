@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from smcore.errors import InputError
 from smcore.io.cmip6 import IDENTITY, CMIP6File, Problem, inspect_file, key_label, parse_filename
 from smcore.io.units import CMIP6_STANDARD_UNITS, parse_units
+from smcore.progress import StepBar
 
 __all__ = ["CMIP6Dataset", "find_netcdf", "scan", "group_files", "catalog_records", "RECORD_KEYS"]
 
@@ -159,7 +159,7 @@ def scan(
                 continue
         candidates.append(p)
     files: list[CMIP6File] = []
-    for p in tqdm(
+    for p in StepBar(
         candidates, desc="reading headers", unit="file", disable=not progress, leave=False
     ):
         f = inspect_file(p, variable=variable)

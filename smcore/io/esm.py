@@ -31,10 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from smcore.errors import InputError
 from smcore.io.cmip6 import IDENTITY, CMIP6File, Problem, frequency_of, inspect_file
+from smcore.progress import StepBar
 
 __all__ = [
     "PANGEO_COLUMNS",
@@ -262,7 +261,7 @@ def catalog_files(
     """Every (selected) asset of a catalog, inspected; see :func:`smcore.io.catalog.scan`."""
     assets, _csv = read_catalog(path, variable, table_id)
     files: list[CMIP6File] = []
-    for asset in tqdm(assets, desc="reading headers", unit="asset", disable=not progress,
+    for asset in StepBar(assets, desc="reading headers", unit="asset", disable=not progress,
                       leave=False):
         f = inspect_asset(asset, variable=variable)
         if f.readable:  # identity columns left empty: the attributes decide, as for files

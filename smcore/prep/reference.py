@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from tqdm.auto import tqdm
 
 from smcore.config import Config
 from smcore.distributed import map_tasks
@@ -17,6 +16,7 @@ from smcore.io.cmip6 import key_label, key_to_month_start, month_range
 from smcore.io.era5 import ReferenceData, open_era5
 from smcore.io.units import check_plausible
 from smcore.prep.inputs import to_target_convention
+from smcore.progress import StepBar
 from smcore.regrid import GridError, bilinear_to_grid
 
 __all__ = [
@@ -162,7 +162,7 @@ def compute_reference(
             files = list(dict.fromkeys(ref.file_of(int(k)) for k in kb))
             jobs.append((files, cfg, kb))
         blocks = map_tasks(reference_block, jobs, client)
-    bar = tqdm(
+    bar = StepBar(
         total=da.sizes["time"], desc="regridding reference", unit="month", disable=not progress
     )
     for i, chunk in zip(starts, blocks, strict=True):

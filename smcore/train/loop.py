@@ -36,12 +36,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from tqdm.auto import tqdm
 
 from smcore.config import Config, TrainConfig
 from smcore.errors import ConfigError, SmcoreError
 from smcore.io.atomic import write_json
 from smcore.models.ynet import YNet, YNetConfig, count_parameters
+from smcore.progress import StepBar
 from smcore.train.checkpoint import load_checkpoint
 from smcore.train.data import TrainingData, load_training_data
 from smcore.train.losses import Loss, loss_for, masked_mse, outputs_for
@@ -130,7 +130,7 @@ def train_epoch(
     *,
     should_stop: Callable[[], bool] = lambda: False,
     deadline: float | None = None,
-    progress: tqdm | None = None,
+    progress: StepBar | None = None,
     dist: DistContext | None = None,
     loss_fn: Loss = masked_mse,
 ) -> EpochResult:
@@ -488,7 +488,7 @@ def _run(
     n_params = count_parameters(run.model)
     t_start = time.perf_counter()
     stopped_early = False
-    outer = tqdm(
+    outer = StepBar(
         total=t.epochs, initial=min(st.epoch, t.epochs), unit="epoch",
         desc="train" if t.members == 1 else f"train member {run.folder.member + 1}/{t.members}",
         disable=not progress, dynamic_ncols=True,
@@ -501,7 +501,7 @@ def _run(
                 break
             t0 = time.perf_counter()
             order = epoch_order(run.train_idx, t.seed, epoch)
-            with tqdm(
+            with StepBar(
                 total=int(order.shape[0]), desc=f"epoch {epoch}", unit="month", leave=False,
                 disable=not progress, dynamic_ncols=True,
             ) as inner:

@@ -15,7 +15,6 @@ from typing import Any
 import netCDF4
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from smcore.config import Config
 from smcore.errors import InputError
@@ -23,6 +22,7 @@ from smcore.io.atomic import atomic_path
 from smcore.io.netcdf import CF_COORD_ATTRS, provenance_attrs
 from smcore.models.ynet import YNet
 from smcore.prep.store import open_prepared
+from smcore.progress import StepBar
 from smcore.train.checkpoint import (
     ensemble_checkpoints,
     file_sha256,
@@ -323,8 +323,8 @@ def predict(
             with netCDF4.Dataset(tmp, "w", format="NETCDF4") as nc:
                 variables = _create_product(nc, time, static, attrs, time_chunk=PRODUCT_CHUNKS[0],
                                             fields=fields_written)
-                bar = tqdm(total=len(time), desc=f"predict {exp}", unit="month", disable=not progress,
-                           dynamic_ncols=True)
+                bar = StepBar(total=len(time), desc=f"predict {exp}", unit="month",
+                              disable=not progress, dynamic_ncols=True)
                 with bar:
                     for start in range(0, len(time), block):
                         stop = min(start + block, len(time))
