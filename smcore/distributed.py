@@ -300,8 +300,8 @@ class _TqdmCallback(Callback):
 
     def _start_state(self, dsk: Any, state: dict[str, Any]) -> None:
         total = sum(len(state[k]) for k in ("ready", "waiting", "running", "finished"))
-        self._bar = StepBar(total=total, desc=self._desc, unit="task", disable=not self._enabled,
-                         leave=False)
+        self._bar = StepBar(total=total, desc=self._desc, unit="task",
+                            disable=not self._enabled, leave=False)
 
     def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
         if self._bar is not None:

@@ -519,8 +519,8 @@ def _truth_scores(
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="truth")
     try:
         results = pool.map(one, experiments)
-        for result in StepBar(results, total=len(experiments), desc="truth", disable=not progress,
-                           leave=False):
+        for result in StepBar(results, total=len(experiments), desc="truth",
+                              disable=not progress, leave=False):
             if isinstance(result, str):
                 notes.append(result)
                 continue

@@ -262,7 +262,7 @@ def catalog_files(
     assets, _csv = read_catalog(path, variable, table_id)
     files: list[CMIP6File] = []
     for asset in StepBar(assets, desc="reading headers", unit="asset", disable=not progress,
-                      leave=False):
+                         leave=False):
         f = inspect_asset(asset, variable=variable)
         if f.readable:  # identity columns left empty: the attributes decide, as for files
             if variable is not None and f.variable_id not in (None, variable):
