@@ -782,8 +782,11 @@ class DataStore(Viewer):
         return "\n".join(lines)
 
     def update_status(self) -> None:
-        """Read which step runs now (:attr:`run_state`) and show the current
-        :meth:`status_markdown` in the sidebar (each sent only when it changed)."""
+        """Read which step runs now and show it in the sidebar.
+
+        :attr:`run_state` and the sidebar's :meth:`status_markdown` each change only when
+        they differ from what they hold (nothing is sent to the page otherwise).
+        """
         state = runstate.read(self.workdir)
         if state != self.run_state:
             with param.edit_constant(self):
