@@ -28,3 +28,15 @@ def test_console_script_entry_point_runs():
     res = subprocess.run([sys.executable, "-m", "smcore", "--help"], capture_output=True, text=True)
     assert res.returncode == 0
     assert "prepare" in res.stdout
+
+
+def test_a_mistyped_command_line_shows_the_usage_and_exits_2(capsys):
+    for argv, problem in [
+        (["evaluate", "--bogus"], "No such option: --bogus"),
+        (["nosuchcommand"], "No such command 'nosuchcommand'"),
+        (["evaluate"], "Missing option '--workdir'"),
+    ]:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert problem in err and "Usage: smcore" in err, err
+        assert "--debug" not in err and "Error:" in err  # click's message, not a crash's

@@ -1,7 +1,8 @@
 """The ``smcore`` command line: one module per command, registered on :data:`app`.
 
 Errors a user can fix (:class:`smcore.errors.SmcoreError`) print as one line and exit
-with status 2; unexpected errors print one line and exit with status 1. ``--debug``
+with status 2, as does a mistyped command line (click's usage and error message); unexpected
+errors print one line and exit with status 1. ``--debug``
 (anywhere on the command line) shows the traceback instead. SIGTERM and SIGINT unwind a
 command as an exception (:func:`smcore.errors.signals_as_exceptions`): temporaries are removed,
 artifacts already written stay as they were, one line says so and the exit status is 128 + the
@@ -17,6 +18,15 @@ import click
 import typer
 
 from smcore.errors import Interrupted, SmcoreError, signals_as_exceptions
+
+# typer >= 0.2x parses the command line with its own copy of click: its errors are not click's
+_EXIT = (click.exceptions.Exit, typer.Exit)
+_ABORT = (click.exceptions.Abort, typer.Abort)
+try:
+    from typer._click.exceptions import ClickException as _TyperClickException
+except ImportError:  # pragma: no cover - a typer that uses click itself
+    _TyperClickException = click.ClickException
+_USAGE = (click.ClickException, _TyperClickException)  # click shows it with the usage
 
 app = typer.Typer(
     name="smcore",
@@ -73,9 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with signals_as_exceptions():
             result = app(args=args, prog_name="smcore", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except _EXIT as exc:
         return exc.exit_code
-    except click.exceptions.Abort:
+    except _ABORT:
         print("smcore: aborted", file=sys.stderr)
         return 130
     except Interrupted as exc:
@@ -83,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("smcore: interrupted", file=sys.stderr)
         return 130
-    except click.ClickException as exc:
+    except _USAGE as exc:
         if debug:
             raise
         exc.show()
