@@ -326,3 +326,15 @@ def test_summary_records_the_choice(fresh_ynet_workdir, monkeypatch: pytest.Monk
     (rt,) = runtimes
     assert (rt.amp, rt.channels_last, rt.micro_batch) == ("off", True, 2)  # training's choice
     assert rt.choice is not None and rt.choice.cached
+
+
+def test_the_measurement_is_counted_for_the_dashboard(cache: Path, tmp_path: Path,
+                                                      step_progress) -> None:
+    timer = FakeTimer()
+    written = step_progress(tmp_path / "wd", "train", lambda: choose(
+        STUDY, "auto", 0, bf16_native=True, timer=timer, cache=cache))
+    bars = [(b["desc"], b["n"], b["total"], b["unit"]) for w in written for b in w]
+    total = len(timer.calls)  # a warm-up and PROBE_ROUNDS rounds of every cell
+    desc = "measuring the CPU's precision and micro-batch"
+    assert (desc, 0, total, "timing") in bars and (desc, total, total, "timing") in bars
+    assert written[-1] == []  # the bar closed with the measurement

@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
+from smcore.progress import StepBar
+
 if TYPE_CHECKING:
     from smcore.models.ynet import YNetConfig
 
@@ -295,15 +297,23 @@ def _fastest(row: Mapping[int, float], micros: list[int]) -> float | None:
 def measure(
     cells: list[tuple[str, int]], timer: Timer, rounds: int = PROBE_ROUNDS
 ) -> dict[str, dict[int, float]]:
-    """Best seconds per cell (precision, micro-batch) over ``rounds`` interleaved rounds."""
-    for prec, m in cells:  # warm-up: oneDNN builds its kernels for each shape on first use
-        timer(prec, m)
+    """Best seconds per cell (precision, micro-batch) over ``rounds`` interleaved rounds.
+
+    Not drawn in the terminal (the choice is reported in one line), but counted for the
+    dashboard while a step runs (:class:`smcore.progress.StepBar`).
+    """
     best: dict[str, dict[int, float]] = {}
-    for _ in range(rounds):
-        for prec, m in cells:
-            s = float(timer(prec, m))
-            row = best.setdefault(prec, {})
-            row[m] = min(row.get(m, math.inf), s)
+    with StepBar(total=len(cells) * (rounds + 1), desc="measuring the CPU's precision and "
+                 "micro-batch", unit="timing", disable=True) as bar:
+        for prec, m in cells:  # warm-up: oneDNN builds its kernels for each shape on first use
+            timer(prec, m)
+            bar.update()
+        for _ in range(rounds):
+            for prec, m in cells:
+                s = float(timer(prec, m))
+                row = best.setdefault(prec, {})
+                row[m] = min(row.get(m, math.inf), s)
+                bar.update()
     return best
 
 
