@@ -23,11 +23,10 @@ class StepBar(tqdm):
 
     def __init__(self, iterable: Any = None, *args: Any, **kwargs: Any) -> None:
         super().__init__(iterable, *args, **kwargs)
-        total = kwargs.get("total")
-        if total is None and iterable is not None and hasattr(iterable, "__len__"):
-            total = len(iterable)
+        # tqdm sets total (from the iterable's length if need be) and n even when disabled,
+        # but not desc and unit
         self._record = runstate.open_bar(
-            kwargs.get("desc") or "", total, kwargs.get("unit", "it"), kwargs.get("initial", 0)
+            kwargs.get("desc") or "", self.total, kwargs.get("unit", "it"), self.n
         )
 
     def update(self, n: float | None = 1) -> bool | None:
