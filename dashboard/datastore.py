@@ -791,6 +791,10 @@ class DataStore(Viewer):
         if state != self.run_state:
             with param.edit_constant(self):
                 self.run_state = state
+        self._show_status()
+
+    def _show_status(self) -> None:
+        """The sidebar's status as :attr:`run_state` says (sent only when it changed)."""
         text = self.status_markdown()
         if self._status.object != text:
             self._status.object = text
@@ -830,7 +834,8 @@ class DataStore(Viewer):
         presentation = pn.widgets.Toggle.from_param(
             self.param.presentation, name="Presentation mode (projector)", **outline
         )
-        self.update_status()
+        self._show_status()  # run_state as __init__ or the last tick read it (a tick reads it
+        # again right after refresh)
         return [
             *self.problem_alerts(),
             scenario,
