@@ -136,6 +136,38 @@ def test_calibration_pooled_over_blocks_equals_one_pass():
     assert sum(a[f"pit_{i}"] for i in range(1, 11)) == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("m", [1, 2, 7, 25])
+def test_calibration_of_an_ensemble_scores_as_the_numpy_functions_do(m):
+    """Calibration.add_ensemble's one-pass kernel against the scores computed by the module's
+    NumPy functions: non-finite members and observations left out, ties randomised."""
+    from smcore.evaluation.calibration import Calibration
+
+    rng = np.random.default_rng(m)
+    members = rng.gamma(3.0, 0.08, size=(m, 6, 50))
+    obs = rng.gamma(3.0, 0.08, size=(6, 50))
+    members[0, 1, :5] = np.nan
+    members[-1, 2, 5:9] = np.inf
+    obs[3, 10:14] = np.nan
+    obs[4, :20] = members[0, 4, :20]  # ties with one member, or with every member
+    members[:, 5, :10] = obs[5, :10]
+    cal = Calibration()
+    cal.add_ensemble(members, obs, seed=7)
+    got = cal.row()
+
+    ens = members.reshape(m, -1)
+    y = obs.reshape(-1)
+    ok = np.isfinite(y) & np.isfinite(ens).all(axis=0)
+    crps = crps_ensemble(members, obs, mean=False)
+    lo, hi = np.quantile(ens[:, ok], cal.quantiles, axis=0)
+    pit = pit_ensemble(members, obs, seed=7)
+    assert got["n"] == ok.sum() == crps.size == pit.size < y.size
+    assert got["CRPS"] == pytest.approx(crps.mean(), rel=1e-12, abs=1e-15)
+    assert got["width"] == pytest.approx((hi - lo).mean(), rel=1e-12, abs=1e-15)
+    assert got["coverage"] == interval_coverage(lo, hi, y[ok])
+    pit_freq = [got[f"pit_{i}"] for i in range(1, 11)]
+    np.testing.assert_allclose(pit_freq, pit_histogram(pit), rtol=0, atol=0)
+
+
 def test_calibration_of_a_gaussian_forecast():
     from smcore.evaluation.calibration import Calibration
 

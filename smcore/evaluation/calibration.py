@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 from scipy.stats import norm
 
@@ -39,12 +40,76 @@ def gaussian_interval(
     return mu - z * sigma, mu + z * sigma
 
 
-def _sorted_quantile(xs: np.ndarray, q: float) -> np.ndarray:
-    """Quantile ``q`` of members sorted along axis 0 (numpy's default linear interpolation)."""
-    h = (xs.shape[0] - 1) * q
-    i = int(np.floor(h))
-    j = min(i + 1, xs.shape[0] - 1)
-    return xs[i] + (h - i) * (xs[j] - xs[i])
+@numba.njit(nogil=True, cache=True)
+def _ensemble_block(ens: np.ndarray, y: np.ndarray, q_lo: float, q_hi: float) -> tuple:
+    """Scores of each pair of members ``ens`` (M, n) and observation ``y`` (n,), float64.
+
+    Per pair: whether all are finite, the CRPS (the formula of
+    :func:`~smcore.evaluation.probabilistic.crps_sorted`), the ``q_lo`` and ``q_hi`` quantiles
+    (NumPy's default linear interpolation between order statistics), and the members below
+    and equal to ``y``; all zero where a value is not finite.
+
+    One pass per pixel over its sorted members, the arithmetic in the order of the NumPy
+    functions it stands for (the same numbers): NumPy sorting and reducing along the members'
+    strided axis made several passes over (M, n) temporaries.
+    """
+    m, n = ens.shape
+    ok = np.zeros(n, dtype=np.bool_)
+    crps = np.zeros(n)
+    lo = np.zeros(n)
+    hi = np.zeros(n)
+    below = np.zeros(n, dtype=np.int64)
+    equal = np.zeros(n, dtype=np.int64)
+    weights = np.empty(m)
+    for i in range(m):
+        weights[i] = (2.0 * (i + 1) - m - 1) / (m * m)
+    bounds = np.empty((2, 2), dtype=np.int64)
+    fracs = np.empty(2)
+    for k, q in enumerate((q_lo, q_hi)):
+        h = (m - 1) * q
+        i = int(np.floor(h))
+        bounds[k, 0] = i
+        bounds[k, 1] = min(i + 1, m - 1)
+        fracs[k] = h - i
+    xs = np.empty(m)
+    for p in range(n):
+        yp = y[p]
+        if not np.isfinite(yp):
+            continue
+        finite = True
+        for i in range(m):
+            xs[i] = ens[i, p]
+            if not np.isfinite(xs[i]):
+                finite = False
+        if not finite:
+            continue
+        ok[p] = True
+        for i in range(1, m):  # insertion sort: the fastest for a few dozen members
+            v = xs[i]
+            j = i - 1
+            while j >= 0 and xs[j] > v:
+                xs[j + 1] = xs[j]
+                j -= 1
+            xs[j + 1] = v
+        a = abs(xs[0] - yp)
+        b = weights[0] * xs[0]
+        nb = 1 if xs[0] < yp else 0
+        ne = 1 if xs[0] == yp else 0
+        for i in range(1, m):
+            a += abs(xs[i] - yp)
+            b += weights[i] * xs[i]
+            if xs[i] < yp:
+                nb += 1
+            elif xs[i] == yp:
+                ne += 1
+        crps[p] = a / m - b
+        below[p] = nb
+        equal[p] = ne
+        i, j = bounds[0, 0], bounds[0, 1]
+        lo[p] = xs[i] + fracs[0] * (xs[j] - xs[i])
+        i, j = bounds[1, 0], bounds[1, 1]
+        hi[p] = xs[i] + fracs[1] * (xs[j] - xs[i])
+    return ok, crps, lo, hi, below, equal
 
 
 @dataclass
@@ -89,12 +154,16 @@ class Calibration:
         y = np.asarray(obs, dtype=np.float64)
         if ens.shape[1:] != y.shape:
             raise ValueError(f"members {ens.shape} do not match observations {y.shape}")
-        ok = np.isfinite(y) & np.isfinite(ens).all(axis=0)
-        xs = np.sort(ens[:, ok], axis=0)  # sorted once: quantiles, CRPS and ranks share it
-        y = y[ok]
-        lo, hi = (_sorted_quantile(xs, q) for q in self.quantiles)
-        crps = pr.crps_sorted(xs, y)
-        self._add(crps, lo, hi, y, pr.pit_ensemble(xs, y, seed=seed + self.n))
+        m = ens.shape[0]
+        ok, crps, lo, hi, below, equal = _ensemble_block(
+            np.ascontiguousarray(ens.reshape(m, -1)), np.ascontiguousarray(y.reshape(-1)),
+            *self.quantiles,
+        )
+        y = y.reshape(-1)[ok]
+        # the randomised rank of pr.pit_ensemble, drawn for the finite pairs in their order
+        u = np.random.default_rng(seed + self.n).random(y.shape)
+        pit = (below[ok] + u * equal[ok]) / m
+        self._add(crps[ok], lo[ok], hi[ok], y, pit)
 
     def add_gaussian(self, mu: np.ndarray, sigma: np.ndarray, obs: np.ndarray) -> None:
         """Add a block of a Gaussian forecast: ``mu``, ``sigma`` and ``obs`` (time, pixel).
