@@ -658,6 +658,17 @@ def test_the_model_tab_grows_while_training(dashboard_workdir, tmp_path, monkeyp
     model = app.views[5]
     _render(model.__panel__())
     assert "epoch 1 of 100 under way" in model._progress_pane.object  # no history yet
+    # before the first epoch a CPU may measure its precision: the line says so, not "under way"
+    with StepBar(total=18, desc="measuring the CPU's precision and micro-batch", unit="timing",
+                 disable=True) as probe:
+        probe.update(5)
+        app.tick()
+        assert model._progress_pane.object == (
+            "**Training** · before epoch 1 of 100: measuring the CPU's precision and micro-batch "
+            "5/18 timings; the curve appears after epoch 1."
+        )
+    app.tick()
+    assert "epoch 1 of 100 under way" in model._progress_pane.object
     (root / "training").mkdir()
     history.iloc[:2].to_csv(root / "training" / "history.csv", index=False)
     app.tick()
@@ -693,6 +704,15 @@ def test_the_model_tab_grows_while_training(dashboard_workdir, tmp_path, monkeyp
         model._progress(history.iloc[:3])
         == "Training stopped after epoch 3 of 100 (not running now)."
     )
+
+
+def test_the_training_line_escapes_what_the_run_state_file_says():
+    from dashboard.views.model import training_progress
+    from smcore.runstate import Progress
+
+    bar = Progress(desc="<img src=x onerror=alert(1)>", n=1, total=2, unit="timing", elapsed=1.0)
+    line = training_progress(None, 5, 600, True, [bar])
+    assert line.startswith("**Training** · before epoch 1 of 5: ") and "<img" not in line
 
 
 def test_a_click_on_the_projected_map_selects_the_cell(store):

@@ -91,7 +91,8 @@ def training_progress(
     ``train_months`` the training months one epoch goes through; ``running`` whether the
     pipeline is training now; ``bars`` the running step's progress bars
     (:func:`smcore.runstate.progress_of`), whose innermost one counting months is the epoch
-    under way: its months so far give the rate and the time left before the epoch ends.
+    under way: its months so far give the rate and the time left before the epoch ends; before
+    the first epoch another bar (the CPU's precision probe) says what runs instead.
     Empty when there is nothing to say (a finished run).
     """
     done = 0 if history is None or history.empty else int(history["epoch"].max())
@@ -120,6 +121,10 @@ def training_progress(
             f"about {_fmt_seconds(left)} left",
         ])
     if done == 0:
+        before = [b for b in bars if b.unit != "epoch"]  # e.g. the CPU's precision probe
+        if before:
+            what = escape_markdown(runstate.describe_progress(before))
+            return f"**Training** · before epoch 1{total}: {what}; the curve appears after epoch 1."
         return f"**Training** · epoch 1{total} under way; the curve appears after it."
     parts = [f"**Training** · epoch {done}{total} done"]
     if per_epoch is not None:
