@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import holoviews as hv
 import panel as pn
@@ -273,10 +274,14 @@ class App(Viewer):
         return pn.Column(self.store, self.tabs())
 
 
-def prerender(workdir: str | Path) -> Iterator[tuple[str, float]]:
+def prerender(
+    workdir: str | Path, tabs: Sequence[int] | None = None, every_projection: bool = True
+) -> Iterator[tuple[str, float]]:
     """Draw every tab for nobody, one tab per step; yields each tab's title and seconds.
 
-    The tabs are drawn at the default selections, then again in each other map projection.
+    The tabs are drawn at the default selections, then again in each other map projection
+    (unless not ``every_projection``); ``tabs``: only these (indices into
+    :data:`dashboard.views.TABS`).
 
     The figures stay in the server's shared renders (:class:`dashboard.live.RenderCache`), so
     the first visitors' tabs, and their tabs after a switch of projection, are copied instead
@@ -292,15 +297,44 @@ def prerender(workdir: str | Path) -> Iterator[tuple[str, float]]:
     from dashboard.projection import PROJECTIONS
 
     first = App(workdir)
-    others = [p for p in PROJECTIONS if p != first.store.projection]
+    others = [p for p in PROJECTIONS if p != first.store.projection] if every_projection else []
     for projection in [first.store.projection, *others]:
         app = first if projection == first.store.projection else App(workdir)
         app.store.projection = projection
-        for view in app.views:
+        for k, view in enumerate(app.views):
+            if tabs is not None and k not in tabs:
+                continue
             t0 = time.perf_counter()
             view.__panel__().get_root(Document())
             title = view.title if app is first else f"{view.title} ({projection})"
             yield title, round(time.perf_counter() - t0, 3)
+
+
+class TabFiles:
+    """The stamps of every tab's files, to tell which tabs changed since the last look.
+
+    :meth:`changed` says which tabs' files appeared, changed or went away since it was last
+    called (since construction the first time): the tabs a server draws again for nobody
+    while a pipeline fills the work directory (:func:`dashboard.server.serve`).
+    """
+
+    def __init__(self, workdir: str | Path) -> None:
+        self._app = App(workdir)
+        self._seen = self._signatures()
+
+    def _signatures(self) -> list[tuple[Any, ...]]:
+        self._app.store.refresh()
+        return [view.signature() for view in self._app.views]
+
+    def changed(self) -> list[int]:
+        """Indices of the tabs whose files changed since the last call and now exist."""
+        now = self._signatures()
+        out = [
+            k for k, (a, b) in enumerate(zip(now, self._seen, strict=True))
+            if a != b and any(stamp is not None for stamp in a)
+        ]
+        self._seen = now
+        return out
 
 
 _SESSIONS = [0]

@@ -234,6 +234,59 @@ def _prerender(loop: Any, root: Path, before: int) -> None:
     step()
 
 
+class _DrawChanged:
+    """Tabs whose files changed, drawn again for nobody while a pipeline runs.
+
+    Each tab whose files appeared or changed (:class:`dashboard.app.TabFiles`) is drawn, so
+    that a visitor who opens it next gets copies of its figures
+    (:class:`dashboard.live.RenderCache`) instead of waiting for HoloViews: :meth:`check`
+    every :data:`dashboard.app.REFRESH_MS` on the server's event loop ``loop``, then one tab
+    per callback in the default projection (a visitor's callback waits for one tab at most);
+    a failure is one log line.
+    """
+
+    def __init__(self, loop: Any, root: Path) -> None:
+        self.loop = loop
+        self.root = root
+        self.files: Any = None
+        self.steps: Any = None
+
+    def check(self) -> None:
+        """Look at the tabs' files; start drawing the changed tabs (not while still drawing)."""
+        from dashboard.app import TabFiles, prerender
+        from dashboard.contain import log_failure
+
+        if self.steps is not None:
+            return
+        try:
+            if self.files is None:  # the stamps when the server began to look
+                self.files = TabFiles(self.root)
+                return
+            tabs = self.files.changed()
+        except Exception as exc:  # noqa: BLE001 - the visitors' sessions draw the tabs
+            log_failure(log, "looking for changed tabs to draw ahead", exc)
+            return
+        if tabs:
+            self.steps = prerender(self.root, tabs, every_projection=False)
+            self.loop.add_callback(self.step)
+
+    def step(self) -> None:
+        """Draw the next changed tab, then queue the one after it."""
+        from dashboard.contain import log_failure
+
+        try:
+            title, seconds = next(self.steps)
+        except StopIteration:
+            self.steps = None
+            return
+        except Exception as exc:  # noqa: BLE001 - the visitors' sessions draw the tabs
+            log_failure(log, "drawing a changed tab ahead of the visitors", exc)
+            self.steps = None
+            return
+        log.info("changed tab drawn ahead of the visitors: %s (%.2f s)", title, seconds)
+        self.loop.add_callback(self.step)
+
+
 def serve(
     workdir: str | Path,
     port: int = 5006,
@@ -258,7 +311,9 @@ def serve(
     shown in that tab and logged as one line; ``debug`` logs its traceback too
     (:mod:`dashboard.contain`). After the warm-up's reads, the server's event loop draws every
     tab once for nobody (``prerender``, by default when ``start``:
-    :func:`dashboard.app.prerender`), so that the first visitors get copies of the figures.
+    :func:`dashboard.app.prerender`), so that the first visitors get copies of the figures;
+    then, while a pipeline fills the work directory, it draws again each tab whose files
+    changed (:class:`_DrawChanged`).
     Returns the Bokeh server (when ``start`` is False the caller starts it).
     """
     root = check_workdir(workdir)
@@ -273,9 +328,9 @@ def serve(
     origins = websocket_origins(address, port, allow_websocket_origin)
     force_server_resources()
     import panel as pn
-    from tornado.ioloop import IOLoop
+    from tornado.ioloop import IOLoop, PeriodicCallback
 
-    from dashboard.app import configure, create_app, sessions_started
+    from dashboard.app import REFRESH_MS, configure, create_app, sessions_started
     from dashboard.config import TITLE
     from dashboard.loaders import start_warm_up
 
@@ -287,8 +342,14 @@ def serve(
     draw = start if prerender is None else prerender
     # a page that begins before the warm-up ends stops the drawing too
     before = sessions_started()
-    then = (lambda: loop.add_callback(_prerender, loop, root, before)) if draw else None
-    start_warm_up(str(root), then=then)
+    changed = _DrawChanged(loop, root)
+    follow = PeriodicCallback(changed.check, REFRESH_MS)
+
+    def then() -> None:
+        loop.add_callback(_prerender, loop, root, before)
+        loop.add_callback(follow.start)
+
+    start_warm_up(str(root), then=then if draw else None)
     for text in warnings:
         log.warning(text)
         print(f"smcore: warning: {text}", file=sys.stderr, flush=True)

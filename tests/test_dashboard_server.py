@@ -223,6 +223,21 @@ def test_the_server_draws_the_tabs_after_its_warm_up(served_workdir, stopped):
     RENDERS.clear()
 
 
+class _Loop:
+    """A server's event loop that keeps its callbacks until the test runs them."""
+
+    def __init__(self):
+        self.queue = []
+
+    def add_callback(self, fn, *args):
+        self.queue.append((fn, args))
+
+    def run(self):
+        while self.queue:
+            fn, args = self.queue.pop(0)
+            fn(*args)
+
+
 def test_a_visitor_stops_the_drawing_ahead(served_workdir, fresh_panel):
     """Once a page has begun, the tabs are no longer drawn for nobody (the visitor would wait
     behind them)."""
@@ -230,17 +245,10 @@ def test_a_visitor_stops_the_drawing_ahead(served_workdir, fresh_panel):
     from dashboard.live import RENDERS
     from dashboard.server import _prerender
 
-    class Loop:
-        def __init__(self):
-            self.queue = []
-
-        def add_callback(self, fn, *args):
-            self.queue.append((fn, args))
-
     from dashboard.app import sessions_started
 
     RENDERS.clear()
-    loop = Loop()
+    loop = _Loop()
     _prerender(loop, served_workdir.root, sessions_started())  # a tab, the next one queued
     first = RENDERS.misses
     assert first > 0 and len(loop.queue) == 1
@@ -252,6 +260,45 @@ def test_a_visitor_stops_the_drawing_ahead(served_workdir, fresh_panel):
     RENDERS.clear()
     _prerender(loop, served_workdir.root, sessions_started() - 1)
     assert RENDERS.misses == 0 and loop.queue == []
+
+
+def test_a_tab_whose_files_appear_is_drawn_again_for_its_next_visitor(
+    served_workdir, fresh_panel, tmp_path
+):
+    """While a pipeline fills the work directory, the server draws each tab whose files
+    appeared or changed for nobody, so that the visitor who opens it next gets copies."""
+    import shutil
+
+    from bokeh.document import Document
+
+    from dashboard.app import App
+    from dashboard.live import RENDERS
+    from dashboard.server import _DrawChanged
+    from dashboard.views import TABS
+
+    root = tmp_path / "w"
+    shutil.copytree(served_workdir.root, root)
+    held = tmp_path / "analysis"
+    (root / "analysis").rename(held)  # the pipeline has not analysed yet
+    loop = _Loop()
+    drawer = _DrawChanged(loop, root)
+    drawer.check()  # the stamps when the server begins to look
+    drawer.check()
+    assert loop.queue == []  # nothing changed, nothing drawn
+    held.rename(root / "analysis")  # the analysis appears
+    RENDERS.clear()
+    drawer.check()
+    loop.run()
+    drawn = RENDERS.misses
+    assert drawn >= 2 and drawer.steps is None
+    drawer.check()
+    assert loop.queue == []  # drawn once per change
+    hits = RENDERS.hits
+    for key in ("trends", "change_rates"):
+        view = App(root).views[[tab.key for tab in TABS].index(key)]
+        view.__panel__().get_root(Document())
+        assert not view.missing, key
+    assert RENDERS.misses == drawn and RENDERS.hits > hits  # the visitor's figures: copies
 
 
 # -- what one visitor's work costs the others -------------------------------------------------
