@@ -16,7 +16,7 @@ import logging
 import os
 import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -204,34 +204,56 @@ def configure_logging(debug: bool = False) -> None:
         )
 
 
-def _prerender(loop: Any, root: Path, before: int) -> None:
-    """:func:`dashboard.app.prerender` on the server's event loop ``loop``, where the sessions
-    are built (HoloViews rendering is not shared between threads), one tab per callback and
-    only while no page has begun since :func:`~dashboard.app.sessions_started` counted
-    ``before``, so that a visitor waits for one tab at most; a failure is one log line.
+def _draw_ahead(
+    loop: Any,
+    steps: Iterator[tuple[str, float]],
+    what: str,
+    stop: Callable[[], bool] = lambda: False,
+    finished: Callable[[], None] = lambda: None,
+) -> None:
+    """Draw the tabs of ``steps`` (a :func:`dashboard.app.prerender`) for nobody.
+
+    They are drawn on the server's event loop ``loop``, where the sessions are built
+    (HoloViews rendering is not shared between threads), one tab per callback, so that a
+    visitor waits for one tab at most; given up before the next tab once ``stop()`` is true.
+    ``finished()`` is called at the end, whatever ended it; a failure is one log line naming
+    ``what``.
     """
-    from dashboard.app import prerender, sessions_started
     from dashboard.contain import log_failure
 
-    steps = prerender(root)
     spent: dict[str, float] = {}
 
     def step() -> None:
-        if sessions_started() > before:
-            log.info("a visitor came first; tabs drawn ahead of them: %s", spent)
+        if stop():
+            log.info("%s: a visitor came first; drawn: %s", what, spent)
+            finished()
             return
         try:
             title, seconds = next(steps)
         except StopIteration:
-            log.info("tabs drawn ahead of the first visitor: %s", spent)
+            log.info("%s: %s", what, spent)
+            finished()
             return
         except Exception as exc:  # noqa: BLE001 - the visitors' sessions draw the tabs
-            log_failure(log, "drawing the tabs ahead of the first visitor", exc)
+            log_failure(log, what, exc)
+            finished()
             return
         spent[title] = seconds
         loop.add_callback(step)
 
     step()
+
+
+def _prerender(loop: Any, root: Path, before: int) -> None:
+    """Every tab drawn ahead of the first visitor on the server's event loop ``loop``.
+
+    :func:`dashboard.app.prerender` through :func:`_draw_ahead`, only while no page has begun
+    since :func:`~dashboard.app.sessions_started` counted ``before``.
+    """
+    from dashboard.app import prerender, sessions_started
+
+    _draw_ahead(loop, prerender(root), "drawing the tabs ahead of the first visitor",
+                stop=lambda: sessions_started() > before)
 
 
 class _DrawChanged:
@@ -241,8 +263,7 @@ class _DrawChanged:
     that a visitor who opens it next gets copies of its figures
     (:class:`dashboard.live.RenderCache`) instead of waiting for HoloViews: :meth:`check`
     every :data:`dashboard.app.REFRESH_MS` on the server's event loop ``loop``, then one tab
-    per callback in the default projection (a visitor's callback waits for one tab at most);
-    a failure is one log line.
+    per callback in the default projection (:func:`_draw_ahead`).
     """
 
     def __init__(self, loop: Any, root: Path) -> None:
@@ -268,23 +289,11 @@ class _DrawChanged:
             return
         if tabs:
             self.steps = prerender(self.root, tabs, every_projection=False)
-            self.loop.add_callback(self.step)
+            _draw_ahead(self.loop, self.steps, "drawing changed tabs ahead of the visitors",
+                        finished=self._finished)
 
-    def step(self) -> None:
-        """Draw the next changed tab, then queue the one after it."""
-        from dashboard.contain import log_failure
-
-        try:
-            title, seconds = next(self.steps)
-        except StopIteration:
-            self.steps = None
-            return
-        except Exception as exc:  # noqa: BLE001 - the visitors' sessions draw the tabs
-            log_failure(log, "drawing a changed tab ahead of the visitors", exc)
-            self.steps = None
-            return
-        log.info("changed tab drawn ahead of the visitors: %s (%.2f s)", title, seconds)
-        self.loop.add_callback(self.step)
+    def _finished(self) -> None:
+        self.steps = None
 
 
 def serve(

@@ -159,11 +159,8 @@ class Calibration:
             np.ascontiguousarray(ens.reshape(m, -1)), np.ascontiguousarray(y.reshape(-1)),
             *self.quantiles,
         )
-        y = y.reshape(-1)[ok]
-        # the randomised rank of pr.pit_ensemble, drawn for the finite pairs in their order
-        u = np.random.default_rng(seed + self.n).random(y.shape)
-        pit = (below[ok] + u * equal[ok]) / m
-        self._add(crps[ok], lo[ok], hi[ok], y, pit)
+        pit = pr.randomised_rank(below[ok], equal[ok], m, seed=seed + self.n)
+        self._add(crps[ok], lo[ok], hi[ok], y.reshape(-1)[ok], pit)
 
     def add_gaussian(self, mu: np.ndarray, sigma: np.ndarray, obs: np.ndarray) -> None:
         """Add a block of a Gaussian forecast: ``mu``, ``sigma`` and ``obs`` (time, pixel).

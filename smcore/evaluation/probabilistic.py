@@ -36,6 +36,7 @@ __all__ = [
     "pit_ensemble",
     "pit_gaussian",
     "pit_histogram",
+    "randomised_rank",
 ]
 
 _SQRT_PI = math.sqrt(math.pi)
@@ -139,10 +140,16 @@ def pit_ensemble(members: np.ndarray, obs: np.ndarray, *, seed: int = 0) -> np.n
     calibrated ensemble's PIT exactly uniform, ties included.
     """
     ens, y = _finite_pairs(members, obs)
-    m = ens.shape[0]
-    below = (ens < y).sum(axis=0)
-    equal = (ens == y).sum(axis=0)
-    u = np.random.default_rng(seed).random(y.shape)
+    return randomised_rank((ens < y).sum(axis=0), (ens == y).sum(axis=0), ens.shape[0], seed)
+
+
+def randomised_rank(below: np.ndarray, equal: np.ndarray, m: int, seed: int = 0) -> np.ndarray:
+    """PIT values from the counts of an ensemble's ``m`` members below and equal to each value.
+
+    Each is drawn uniformly from ``[below/m, (below + equal)/m]`` (``seed`` fixes the draw),
+    the randomised rank of :func:`pit_ensemble`.
+    """
+    u = np.random.default_rng(seed).random(np.shape(below))
     return (below + u * equal) / m
 
 
